@@ -1,0 +1,3 @@
+from treemtl.cli import main
+
+raise SystemExit(main())

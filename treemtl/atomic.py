@@ -1,0 +1,52 @@
+"""Atomic file writes: a reader (or a restarted job) never sees a half-written file.
+
+Each writer goes to a temporary file in the destination folder, is flushed to disk and then
+renamed over the target with ``os.replace`` (atomic on POSIX and Windows within one filesystem).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def _write_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
+    """Run ``write`` on a temporary sibling of ``path`` and rename it into place."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    return target
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 text to ``path`` atomically."""
+    data = text.encode("utf-8")
+    return _write_atomic(path, lambda handle: handle.write(data))
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: int = 2) -> Path:
+    """Write ``obj`` as JSON (sorted keys kept as given, trailing newline) atomically."""
+    return write_text_atomic(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def save_torch_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
+    """``torch.save`` to ``path`` atomically, so a kill mid-save leaves the previous file intact."""
+    import torch  # local import: the rest of this module is used by torch-free code
+
+    return _write_atomic(path, lambda handle: torch.save(obj, handle))
