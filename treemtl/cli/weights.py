@@ -1,0 +1,41 @@
+"""``treemtl weights``: SVD-entropy task weights of a two-task table, as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from treemtl.cli.recommend import split_names
+from treemtl.estimator import SVD_DELAY, SVD_ORDER, load_two_task_table, pair_entropies, task_weights
+from treemtl.recommend import atomic_write_text
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "weights",
+        help="task weights from the two-task table (SVD entropy)",
+        description="Write {tasks, weights: {task: w}, entropy: {task: {other: e}}, ...} as JSON.",
+    )
+    parser.add_argument("--table", required=True, help="two-task table (wide CSV/XLSX or tidy CSV)")
+    parser.add_argument("--task-names", default=None, help="comma-separated task names in task-index order")
+    parser.add_argument("--out", required=True, help="weights.json to write (atomically)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    table = load_two_task_table(args.table, split_names(args.task_names))
+    weights = task_weights(table)
+    entropy = pair_entropies(table) if table.num_blocks >= SVD_ORDER else None
+    document = {
+        "tasks": list(table.tasks),
+        "weights": {task: float(w) for task, w in zip(table.tasks, weights)},
+        "entropy": None if entropy is None else {
+            a: {b: float(entropy[i, j]) for j, b in enumerate(table.tasks) if j != i}
+            for i, a in enumerate(table.tasks)
+        },
+        "method": {"svd_order": SVD_ORDER, "svd_delay": SVD_DELAY, "branches": [1, table.num_blocks]},
+        "num_blocks": table.num_blocks,
+        "table": str(args.table),
+    }
+    atomic_write_text(args.out, json.dumps(document, indent=2) + "\n")
+    return 0

@@ -1,0 +1,452 @@
+"""Tree-structured multi-task layouts: representation, text form, cut operator, complete enumeration.
+
+A *layout* for ``T`` tasks and a backbone split into ``B`` blocks is a list ``[L1, ..., LB]`` where
+``Lb`` is a partition of the task set ``{0, ..., T-1}`` and ``L(b+1)`` refines ``Lb`` (paper 3.2,
+App. B).  Block ``b`` of the network is instantiated once per group of ``Lb``; the tasks of a group
+share that copy.  Canonical form: tasks sorted inside a group, groups sorted by their smallest task,
+so two layouts describing the same tree compare (and hash) equal.
+
+Text form (what ``Layout.format`` writes and ``Layout.parse`` reads)::
+
+    012|012|01,2|01,2|0,1,2
+
+Blocks are separated by ``|``, the groups of a block by ``,`` and the tasks of a group are written
+as digits.  Every block lists every task.  The example has 3 tasks and 5 blocks: all tasks share
+blocks 0-1, task 2 leaves after block 1, tasks 0 and 1 share blocks 2-3.  With more than 10 tasks
+the indices inside a group are separated by ``.`` (``0.1.11,2``); a group of one task is just its
+index.  Whitespace is ignored.  ``0|0|0|0|0`` is a single-task model.
+
+Layout ids are the paper's ids: the index of a layout in the authors' depth-first cut enumeration
+(App. C-D), reproduced exactly by :func:`enumerate_layouts` (see that function for the order).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from treemtl.errors import TreeMTLError
+
+Group = tuple[int, ...]
+Partition = tuple[Group, ...]
+Blocks = tuple[Partition, ...]
+
+
+def _canonical_partition(groups: Iterable[Iterable[int]]) -> Partition:
+    """Sort tasks inside each group and groups by their smallest task."""
+    canon = [tuple(sorted(group)) for group in groups]
+    canon.sort(key=lambda group: group[0] if group else -1)
+    return tuple(canon)
+
+
+def _validate_blocks(blocks: Sequence[Sequence[Sequence[int]]], source: str) -> Blocks:
+    """Check that ``blocks`` is a refining chain of partitions of 0..T-1 and return it canonical."""
+    if len(blocks) == 0:
+        raise TreeMTLError(f"{source}: a layout needs at least one block")
+    canon: list[Partition] = []
+    tasks: frozenset[int] | None = None
+    previous_owner: dict[int, int] | None = None
+    for index, block in enumerate(blocks):
+        partition = _canonical_partition(block)
+        members = [task for group in partition for task in group]
+        if any(len(group) == 0 for group in partition):
+            raise TreeMTLError(f"{source}: block {index} has an empty group")
+        if len(set(members)) != len(members):
+            raise TreeMTLError(f"{source}: block {index} lists a task twice")
+        if tasks is None:
+            tasks = frozenset(members)
+            if tasks != frozenset(range(len(tasks))):
+                raise TreeMTLError(
+                    f"{source}: tasks must be numbered 0..{len(tasks) - 1}, got {sorted(tasks)}"
+                )
+        elif frozenset(members) != tasks:
+            raise TreeMTLError(
+                f"{source}: block {index} lists tasks {sorted(members)}, expected {sorted(tasks)}"
+            )
+        owner = {task: g for g, group in enumerate(partition) for task in group}
+        if previous_owner is not None:
+            for group in partition:
+                parents = {previous_owner[task] for task in group}
+                if len(parents) != 1:
+                    raise TreeMTLError(
+                        f"{source}: block {index} group {list(group)} joins tasks that block "
+                        f"{index - 1} separates (each block must refine the previous one)"
+                    )
+        previous_owner = owner
+        canon.append(partition)
+    return tuple(canon)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """An immutable, hashable tree: ``blocks[b]`` is the canonical partition of tasks at block ``b``."""
+
+    blocks: Blocks
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", _validate_blocks(self.blocks, "layout"))
+
+    @classmethod
+    def _trusted(cls, blocks: Blocks) -> Layout:
+        """Build from an already canonical, valid chain (the enumeration), skipping validation."""
+        layout = object.__new__(cls)
+        object.__setattr__(layout, "blocks", blocks)
+        return layout
+
+    @property
+    def num_tasks(self) -> int:
+        return sum(len(group) for group in self.blocks[0])
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.blocks)
+
+    # ----------------------------------------------------------------- text form
+    @classmethod
+    def parse(cls, text: str) -> Layout:
+        """Read the text form (module docstring); raise :class:`TreeMTLError` on malformed text."""
+        if not isinstance(text, str):
+            raise TreeMTLError(f"layout text must be a string, got {type(text).__name__}")
+        compact = "".join(text.split())
+        source = f"layout {text!r}"
+        if not compact:
+            raise TreeMTLError(f"{source}: empty layout text")
+        blocks_text = compact.split("|")
+        dotted = "." in compact
+        try:
+            blocks = [[_parse_group(g, dotted, source) for g in b.split(",")] for b in blocks_text]
+            return cls(tuple(tuple(tuple(g) for g in block) for block in blocks))
+        except TreeMTLError:
+            if dotted:
+                raise
+        # No dot anywhere: a text of single-task groups with multi-digit indices (>10 tasks,
+        # independent layout) is read as one integer per group; digit reading failed above.
+        blocks = [[_parse_group(g, True, source) for g in b.split(",")] for b in blocks_text]
+        return cls(tuple(tuple(tuple(g) for g in block) for block in blocks))
+
+    def format(self) -> str:
+        """Write the text form; ``Layout.parse(layout.format()) == layout``."""
+        if self.num_tasks <= 10:
+            join_group = lambda group: "".join(str(t) for t in group)  # noqa: E731
+        else:
+            join_group = lambda group: ".".join(str(t) for t in group)  # noqa: E731
+        return "|".join(",".join(join_group(g) for g in block) for block in self.blocks)
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def to_list(self) -> list[list[list[int]]]:
+        """Nested lists (blocks -> groups -> tasks), the JSON form used by the CLI."""
+        return [[list(group) for group in block] for block in self.blocks]
+
+    # ----------------------------------------------------------------- structure
+    def branch_point(self, a: int, b: int) -> int:
+        """First block where tasks ``a`` and ``b`` are in different groups, ``B`` if never.
+
+        This is the branch point of the two-task model associated with the pair (paper 3.1):
+        0 = independent models, B = everything shared.
+        """
+        for task in (a, b):
+            if not 0 <= task < self.num_tasks:
+                raise TreeMTLError(f"task index {task} out of range 0..{self.num_tasks - 1}")
+        for index, block in enumerate(self.blocks):
+            for group in block:
+                if a in group:
+                    if b not in group:
+                        return index
+                    break
+        return self.num_blocks
+
+    def copies(self) -> tuple[int, ...]:
+        """Number of instances of each backbone block (groups per block)."""
+        return tuple(len(block) for block in self.blocks)
+
+    def available_blocks(self) -> tuple[int, ...]:
+        """Blocks where a cut may start (App. C.1): equal to every later block, with a group of >= 2."""
+        last = self.blocks[-1]
+        if all(len(group) == 1 for group in last):
+            return ()
+        start = self.num_blocks - 1
+        while start > 0 and self.blocks[start - 1] == last:
+            start -= 1
+        return tuple(range(start, self.num_blocks))
+
+    def cut(self, block: int, group: Sequence[int], part: Sequence[int]) -> Layout:
+        """Split ``group`` into ``part`` and the rest at ``block`` and every later block holding it.
+
+        This is the paper's layout cut (App. C.2).  Raises :class:`TreeMTLError` when the group is
+        not a group of that block, the part is not a non-empty proper subset, or the result would
+        not be a tree (a later block already separates the group differently).
+        """
+        if not 0 <= block < self.num_blocks:
+            raise TreeMTLError(f"cut: block {block} out of range 0..{self.num_blocks - 1}")
+        whole = tuple(sorted(group))
+        one = frozenset(part)
+        if whole not in self.blocks[block]:
+            raise TreeMTLError(f"cut: {list(whole)} is not a group of block {block} in {self}")
+        if not one or not one < frozenset(whole):
+            raise TreeMTLError(f"cut: part {sorted(one)} must be a non-empty proper subset of {list(whole)}")
+        first = tuple(t for t in whole if t in one)
+        second = tuple(t for t in whole if t not in one)
+        new_blocks: list[list[Group]] = [list(b) for b in self.blocks]
+        for index in range(block, self.num_blocks):
+            if whole in new_blocks[index]:
+                new_blocks[index].remove(whole)
+                new_blocks[index].extend((first, second))
+        return Layout(tuple(tuple(b) for b in new_blocks))
+
+    # ----------------------------------------------------------------- constructors
+    @classmethod
+    def all_shared(cls, num_tasks: int, num_blocks: int) -> Layout:
+        """Every block shared by all tasks (layout #0)."""
+        _check_sizes(num_tasks, num_blocks)
+        return cls(((tuple(range(num_tasks)),),) * num_blocks)
+
+    @classmethod
+    def independent(cls, num_tasks: int, num_blocks: int) -> Layout:
+        """One backbone per task (no sharing)."""
+        _check_sizes(num_tasks, num_blocks)
+        return cls((tuple((t,) for t in range(num_tasks)),) * num_blocks)
+
+    @classmethod
+    def two_task(cls, branch: int, num_blocks: int) -> Layout:
+        """Two tasks sharing blocks ``< branch``: the two-task model at that branch point."""
+        _check_sizes(2, num_blocks)
+        if not 0 <= branch <= num_blocks:
+            raise TreeMTLError(f"branch point {branch} out of range 0..{num_blocks}")
+        return cls((((0, 1),),) * branch + (((0,), (1,)),) * (num_blocks - branch))
+
+
+def _parse_group(text: str, dotted: bool, source: str) -> list[int]:
+    if not text:
+        raise TreeMTLError(f"{source}: empty group (check ',' and '|' separators)")
+    parts = text.split(".") if dotted else list(text)
+    if not all(p.isdigit() and p.isascii() for p in parts):
+        raise TreeMTLError(f"{source}: group {text!r} must hold task indices (digits)")
+    return [int(p) for p in parts]
+
+
+def _check_sizes(num_tasks: int, num_blocks: int) -> None:
+    if num_tasks < 1:
+        raise TreeMTLError(f"number of tasks must be >= 1, got {num_tasks}")
+    if num_blocks < 1:
+        raise TreeMTLError(f"number of blocks must be >= 1, got {num_blocks}")
+
+
+# --------------------------------------------------------------------------- enumeration
+def _splits(mask: int) -> tuple[tuple[int, int], ...]:
+    """Two-part splits of a group bitmask in the authors' order.
+
+    Boolean patterns over the group's tasks (ascending) in ``itertools.product([True, False])``
+    order, keeping those whose first entry is False with at least one True; part one = True tasks.
+    """
+    tasks = [t for t in range(mask.bit_length()) if mask >> t & 1]
+    result = []
+    for pattern in itertools.product((True, False), repeat=len(tasks)):
+        if pattern[0] or not any(pattern):
+            continue
+        one = sum(1 << t for t, flag in zip(tasks, pattern) if flag)
+        result.append((one, mask ^ one))
+    return tuple(result)
+
+
+@dataclass(frozen=True)
+class LayoutSpace:
+    """All layouts for (T, B) in id order, encoded for vectorized use.
+
+    ``partitions[k]`` is a canonical partition as group bitmasks (sorted by smallest task);
+    ``chains[id, b]`` indexes ``partitions`` for block ``b`` of layout ``id``.  Arrays are read-only.
+    """
+
+    num_tasks: int
+    num_blocks: int
+    partitions: tuple[tuple[int, ...], ...]
+    chains: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.chains.shape[0])
+
+    @property
+    def pairs(self) -> tuple[tuple[int, int], ...]:
+        """Task pairs (a < b) in ``itertools.combinations`` order: the columns of ``branch_points``."""
+        return tuple(itertools.combinations(range(self.num_tasks), 2))
+
+    def branch_points(self) -> np.ndarray:
+        """int array [L, pairs]: branch point of each task pair in each layout."""
+        return _branch_points(self.num_tasks, self.num_blocks)
+
+    def copies(self) -> np.ndarray:
+        """int array [L, B]: groups per block of each layout."""
+        return _copies(self.num_tasks, self.num_blocks)
+
+    def layouts(self) -> tuple[Layout, ...]:
+        return _layouts(self.num_tasks, self.num_blocks)
+
+    def texts(self) -> list[str]:
+        """Text form of every layout (built per distinct partition, then joined)."""
+        part_text = [_partition_text(p, self.num_tasks) for p in self.partitions]
+        return ["|".join([part_text[k] for k in row]) for row in self.chains.tolist()]
+
+    def nested(self) -> list[list[list[list[int]]]]:
+        """Nested-list form of every layout (blocks -> groups -> tasks)."""
+        part_lists = [[_mask_tasks(m) for m in p] for p in self.partitions]
+        return [[part_lists[k] for k in row] for row in self.chains.tolist()]
+
+
+def _mask_tasks(mask: int) -> list[int]:
+    return [t for t in range(mask.bit_length()) if mask >> t & 1]
+
+
+def _partition_text(partition: tuple[int, ...], num_tasks: int) -> str:
+    sep = "" if num_tasks <= 10 else "."
+    return ",".join(sep.join(str(t) for t in _mask_tasks(m)) for m in partition)
+
+
+@lru_cache(maxsize=16)
+def layout_space(num_tasks: int, num_blocks: int) -> LayoutSpace:
+    """Enumerate every layout for (T, B) in the paper's id order (cached per (T, B)).
+
+    Depth-first search from the all-shared layout, exactly as the authors' enumerator: a layout
+    keeps the lowest block where a cut may start (initially 0) and its number of cuts, and stops at
+    T-1 cuts.  For each block i from that lowest block to B-1, for each group of block i in its
+    *stored* order (one-task groups skipped), for each split (see ``_splits``) the cut is applied
+    at block i and every later block (the group is removed from the block's group list and the two
+    parts appended, part one first); if the canonical form was never seen, the new layout gets the
+    next id and is explored immediately with lowest block i.  Blocks from the lowest block on are
+    always identical, so a state is (fixed prefix, current partition, lowest block).
+    """
+    _check_sizes(num_tasks, num_blocks)
+    full = (1 << num_tasks) - 1
+    part_ids: dict[tuple[int, ...], int] = {}
+    canon_of: dict[tuple[int, ...], int] = {}
+    splits_of: dict[int, tuple[tuple[int, int], ...]] = {}
+
+    def canon(stored: tuple[int, ...]) -> int:
+        found = canon_of.get(stored)
+        if found is None:
+            key = tuple(sorted(stored, key=lambda m: m & -m))
+            found = part_ids.setdefault(key, len(part_ids))
+            canon_of[stored] = found
+        return found
+
+    seen: set[tuple[int, ...]] = set()
+    chains: list[tuple[int, ...]] = []
+    max_cuts = num_tasks - 1
+
+    def visit(prefix: tuple[int, ...], current: tuple[int, ...], lowest: int, cuts: int) -> None:
+        # prefix: canonical partition ids of blocks < lowest; current: stored groups of blocks >= lowest
+        if cuts == max_cuts:
+            return
+        current_id = canon(current)
+        for i in range(lowest, num_blocks):
+            head = prefix + (current_id,) * (i - lowest)
+            for position, group in enumerate(current):
+                if group & (group - 1) == 0:  # one task
+                    continue
+                splits = splits_of.get(group)
+                if splits is None:
+                    splits = splits_of[group] = _splits(group)
+                rest = current[:position] + current[position + 1:]
+                for one, two in splits:
+                    new = rest + (one, two)
+                    key = head + (canon(new),) * (num_blocks - i)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    chains.append(key)
+                    visit(head, new, i, cuts + 1)
+
+    root = (full,)
+    root_key = (canon(root),) * num_blocks
+    seen.add(root_key)
+    chains.append(root_key)
+    visit((), root, 0, 0)
+
+    partitions = tuple(sorted(part_ids, key=part_ids.__getitem__))
+    array = np.asarray(chains, dtype=np.int32).reshape(len(chains), num_blocks)
+    array.setflags(write=False)
+    return LayoutSpace(num_tasks, num_blocks, partitions, array)
+
+
+@lru_cache(maxsize=16)
+def _branch_points(num_tasks: int, num_blocks: int) -> np.ndarray:
+    space = layout_space(num_tasks, num_blocks)
+    pairs = space.pairs
+    together = np.zeros((len(space.partitions), len(pairs)), dtype=np.int16)
+    for k, partition in enumerate(space.partitions):
+        for p, (a, b) in enumerate(pairs):
+            both = (1 << a) | (1 << b)
+            together[k, p] = any(m & both == both for m in partition)
+    # Chains refine, so "a and b together" holds on a prefix of blocks: its length is the branch point.
+    result = together[space.chains].sum(axis=1, dtype=np.int32)
+    result.setflags(write=False)
+    return result
+
+
+@lru_cache(maxsize=16)
+def _copies(num_tasks: int, num_blocks: int) -> np.ndarray:
+    space = layout_space(num_tasks, num_blocks)
+    sizes = np.array([len(p) for p in space.partitions], dtype=np.int32)
+    result = sizes[space.chains]
+    result.setflags(write=False)
+    return result
+
+
+@lru_cache(maxsize=16)
+def _layouts(num_tasks: int, num_blocks: int) -> tuple[Layout, ...]:
+    space = layout_space(num_tasks, num_blocks)
+    as_tuples = [tuple(tuple(_mask_tasks(m)) for m in p) for p in space.partitions]
+    trusted = Layout._trusted
+    return tuple(trusted(tuple([as_tuples[k] for k in row])) for row in space.chains.tolist())
+
+
+def enumerate_layouts(num_tasks: int, num_blocks: int) -> list[Layout]:
+    """Every layout for T tasks and B blocks; the list index is the paper's layout id."""
+    return list(_layouts(num_tasks, num_blocks))
+
+
+def layout_from_id(layout_id: int, num_tasks: int, num_blocks: int) -> Layout:
+    """The layout with the paper's id ``layout_id`` for (T, B)."""
+    layouts = _layouts(num_tasks, num_blocks)
+    if not 0 <= layout_id < len(layouts):
+        raise TreeMTLError(
+            f"layout id {layout_id} out of range: {num_tasks} tasks and {num_blocks} blocks have "
+            f"{len(layouts)} layouts (ids 0..{len(layouts) - 1})"
+        )
+    return layouts[layout_id]
+
+
+def layout_id(layout: Layout) -> int:
+    """The paper's id of ``layout`` (inverse of :func:`layout_from_id`)."""
+    index = _id_index(layout.num_tasks, layout.num_blocks)
+    return index[layout]
+
+
+@lru_cache(maxsize=16)
+def _id_index(num_tasks: int, num_blocks: int) -> dict[Layout, int]:
+    return {layout: i for i, layout in enumerate(_layouts(num_tasks, num_blocks))}
+
+
+def count_chains(num_tasks: int, num_blocks: int) -> int:
+    """Number of refining chains of B partitions of a T-set, computed independently of enumeration.
+
+    Chains whose first partition is P factor into independent chains on each group of P, so with
+    ``g_k(n)`` the number of length-k chains on an n-set, ``g_k(n) = sum over partitions P of
+    prod g_{k-1}(|group|)``, evaluated by splitting off the group holding the first element.
+    """
+    from math import comb
+
+    _check_sizes(num_tasks, num_blocks)
+    previous = [1] * (num_tasks + 1)  # g_0(n) = 1: the empty chain
+    for _ in range(num_blocks):
+        current = [1] + [0] * num_tasks
+        for n in range(1, num_tasks + 1):
+            current[n] = sum(
+                comb(n - 1, s - 1) * previous[s] * current[n - s] for s in range(1, n + 1)
+            )
+        previous = current
+    return previous[num_tasks]
