@@ -1,0 +1,71 @@
+"""fvcore profiling: analytic FLOPs, and layout cost from the block profile == fvcore on the built tree."""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from treemtl.detect import split_backbone
+from treemtl.layout import Layout, enumerate_layouts
+from treemtl.model import TreeMTLModel, build_heads
+from treemtl.profiling import (
+    count_flops,
+    count_params,
+    layout_cost,
+    model_flops,
+    profile_blocks,
+    profile_heads,
+    tree_model_flops,
+)
+
+SIZE = (3, 32, 32)
+TASKS = ("segment_semantic", "depth_zbuffer", "normal")
+
+
+def test_conv_flops_are_multiply_adds() -> None:
+    conv = nn.Conv2d(4, 8, 3, padding=1, bias=False)
+    assert count_flops(conv, torch.zeros(1, 4, 10, 10)) == 8 * 4 * 9 * 10 * 10
+    assert count_params(conv) == 8 * 4 * 9
+
+
+@pytest.fixture(scope="module")
+def split():  # type: ignore[no-untyped-def]
+    return split_backbone(
+        SimpleNamespace(name="small_cnn", input_size=SIZE, blocks=5, add_branch_points=(), remove_branch_points=(), weights=None)
+    )
+
+
+def test_profile_blocks_matches_the_split(split) -> None:  # type: ignore[no-untyped-def]
+    profile = profile_blocks(split.blocks, SIZE)
+    assert list(profile.flops) == split.flops and list(profile.params) == split.params
+    assert list(profile.output_shapes) == split.output_shapes
+    whole = nn.Sequential(*split.blocks)
+    assert model_flops(whole, SIZE) == profile.total_flops
+
+
+def test_layout_cost_equals_fvcore_of_the_built_tree(split) -> None:  # type: ignore[no-untyped-def]
+    profile = profile_blocks(split.blocks, SIZE)
+    rng = random.Random(0)
+    layouts = enumerate_layouts(3, 5)
+    chosen = [layouts[0], layouts[-1], *rng.sample(layouts, 4)]
+    head_costs = profile_heads(build_heads("light", split.out_channels, TASKS, 5), split.output_shapes[-1])
+    for layout in chosen:
+        model = TreeMTLModel(split.blocks, layout, build_heads("light", split.out_channels, TASKS, 5))
+        measured = tree_model_flops(model, SIZE)
+        flops, params = layout_cost(layout, profile)
+        assert measured.blocks == pytest.approx(flops, rel=0.01)
+        assert sum(p.numel() for p in model.blocks.parameters()) == params
+        assert measured.heads == sum(f for f, _ in head_costs.values())
+        assert measured.total >= measured.blocks + measured.heads
+
+
+def test_all_shared_costs_one_backbone_independent_costs_t(split) -> None:  # type: ignore[no-untyped-def]
+    profile = profile_blocks(split.blocks, SIZE)
+    assert layout_cost(Layout.all_shared(3, 5), profile)[0] == profile.total_flops
+    assert layout_cost(Layout.independent(3, 5), profile) == (3 * profile.total_flops, 3 * profile.total_params)
+    with pytest.raises(ValueError):
+        layout_cost(Layout.all_shared(3, 4), profile)

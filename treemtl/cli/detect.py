@@ -1,0 +1,104 @@
+"""``treemtl detect``: split a backbone into its branching points and write ``blocks.json``."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from treemtl.atomic import write_json_atomic
+from treemtl.errors import TreeMTLError
+
+DEFAULT_TASKS = ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
+
+
+@dataclass(frozen=True)
+class _Backbone:
+    name: str
+    input_size: tuple[int, ...]
+    blocks: int
+    add_branch_points: tuple[int, ...]
+    remove_branch_points: tuple[int, ...]
+    weights: str | None
+
+
+def _int_list(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise TreeMTLError(f"{flag}: expected comma-separated integers, got {text!r}") from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("detect", help="detect the branching points (blocks) of a backbone")
+    parser.add_argument("--config", help="experiment config; its backbone, head and tasks are the defaults")
+    parser.add_argument("--backbone", help="small_cnn | deeplab_resnet34 | mobilenet_v2 | torchvision:<name> | module:callable")
+    parser.add_argument("--input-size", help="C,H,W used for detection and FLOPs (default 3,64,64)")
+    parser.add_argument("--blocks", type=int, help="number of coarse blocks B (default 5)")
+    parser.add_argument("--add-branch-points", nargs="*", default=None, help="fine-block indices to force a boundary after")
+    parser.add_argument("--remove-branch-points", nargs="*", default=None, help="coarse boundaries (1..B-1) to remove")
+    parser.add_argument("--weights", help="local backbone checkpoint (state_dict)")
+    parser.add_argument("--head", help="head kind whose cost is reported (light | aspp)")
+    parser.add_argument("--tasks", help="comma-separated tasks whose head cost is reported")
+    parser.add_argument("--num-classes", type=int, default=13, help="segmentation classes for the head cost (default 13)")
+    parser.add_argument("--out", help="blocks.json to write (default: print a summary only)")
+    parser.set_defaults(func=run)
+
+
+def _backbone(args: argparse.Namespace) -> tuple[_Backbone, str, tuple[str, ...]]:
+    name, size, blocks, add, remove, weights = "small_cnn", (3, 64, 64), 5, (), (), None
+    head, tasks = "light", DEFAULT_TASKS
+    if args.config:
+        from treemtl.config import load_config
+
+        config = load_config(args.config)
+        b = config.backbone
+        name, size, blocks = b.name, tuple(b.input_size), b.blocks
+        add, remove, weights = tuple(b.add_branch_points), tuple(b.remove_branch_points), b.weights
+        head, tasks = config.head, tuple(config.tasks)
+    if args.backbone:
+        name = args.backbone
+    if args.input_size:
+        size = _int_list(args.input_size, "--input-size")
+        if len(size) != 3:
+            raise TreeMTLError(f"--input-size: expected C,H,W, got {args.input_size!r}")
+    if args.blocks is not None:
+        blocks = args.blocks
+    if args.add_branch_points is not None:
+        add = _int_list(",".join(args.add_branch_points), "--add-branch-points")
+    if args.remove_branch_points is not None:
+        remove = _int_list(",".join(args.remove_branch_points), "--remove-branch-points")
+    if args.weights:
+        weights = args.weights
+    if args.head:
+        head = args.head
+    if args.tasks:
+        tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    return _Backbone(name, size, blocks, add, remove, weights), head, tasks
+
+
+def run(args: argparse.Namespace) -> int:
+    from treemtl.detect import split_backbone
+    from treemtl.model import build_heads
+    from treemtl.profiling import profile_heads
+
+    backbone, head, tasks = _backbone(args)
+    split = split_backbone(backbone)
+    heads = build_heads(head, split.out_channels, tasks, args.num_classes)
+    costs = profile_heads(heads, split.output_shapes[-1])
+    document = split.to_json(
+        head_flops={task: flops for task, (flops, _) in costs.items()},
+        head_params={task: params for task, (_, params) in costs.items()},
+    )
+    document["head"] = head
+    total = sum(split.flops)
+    print(f"backbone {split.name}: {len(split.fine_blocks)} fine blocks -> {split.num_blocks} coarse blocks")
+    for index, (group, flops, params, shape) in enumerate(zip(split.groups, split.flops, split.params, split.output_shapes)):
+        print(
+            f"  block {index}: fine {group[0]}..{group[-1]}  flops {flops} ({flops / max(total, 1):.4f})"
+            f"  params {params}  output {list(shape)}"
+        )
+    if args.out:
+        write_json_atomic(Path(args.out), document)
+        print(f"wrote {args.out}")
+    return 0
