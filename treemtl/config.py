@@ -223,8 +223,7 @@ class _Reader:
         for task in config.train.loss_weights:
             if task not in config.tasks:
                 raise self.fail(f"train.loss_weights.{task}", f"task is not in tasks {list(config.tasks)}")
-        removed = config.backbone.remove_branch_points
-        return config if not removed else config
+        return config
 
     def data(self, path: str, value: Any) -> DataConfig:
         return self.section(

@@ -1,0 +1,372 @@
+"""Task specifications as data: output channels, loss, metrics and their direction (paper 4.1).
+
+Every trainer and report reads tasks from here, so a metric's name, its direction and the way
+it is averaged over a validation set are defined once. Metrics are streaming: accumulators sum
+over batches and divide once at the end (pixel-weighted over the whole split), and the
+segmentation confusion matrix is accumulated over the whole split before mIoU is taken — the
+mean of per-batch scores would be a different, batch-size-dependent number.
+
+Relative performance (Maninis et al., 2019), used for the two-task table and every Δ:
+per metric ``(m - m_ref) / m_ref``, sign flipped for lower-is-better metrics, averaged over the
+task's metrics, times 100.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from treemtl.config import KNOWN_TASKS
+from treemtl.errors import TreeMTLError
+
+IGNORE_LABEL = -1
+NORMAL_THRESHOLDS: tuple[float, ...] = (11.25, 22.5, 30.0)
+DEPTH_THRESHOLDS: tuple[float, ...] = (1.25, 1.25**2, 1.25**3)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric's name and whether larger values are better (decides the sign of Δ)."""
+
+    name: str
+    higher_is_better: bool
+
+    @property
+    def direction(self) -> str:
+        return "higher" if self.higher_is_better else "lower"
+
+
+class MetricAccumulator(Protocol):
+    """Streaming metric state for one task over a validation split."""
+
+    def update(self, prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> None: ...
+
+    def compute(self) -> dict[str, float]: ...
+
+
+LossFn = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything the trainer needs to know about one dense-prediction task."""
+
+    name: str
+    channels: Callable[[int], int]
+    loss: LossFn
+    metrics: tuple[MetricSpec, ...]
+    accumulator: Callable[[int], MetricAccumulator]
+
+    def out_channels(self, num_classes: int) -> int:
+        """Channels of the head output (segmentation depends on the dataset's classes)."""
+        return self.channels(num_classes)
+
+    def new_accumulator(self, num_classes: int) -> MetricAccumulator:
+        return self.accumulator(num_classes)
+
+    def metric(self, name: str) -> MetricSpec:
+        for spec in self.metrics:
+            if spec.name == name:
+                return spec
+        raise TreeMTLError(f"task {self.name}: unknown metric {name!r}; expected one of {self.metric_names}")
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.metrics)
+
+
+# ----------------------------------------------------------------------------------------------
+# validity masks and masked reductions
+
+
+def _valid(mask: Tensor | None, like: Tensor) -> Tensor:
+    """Bool tensor shaped like ``like`` ([B,H,W] or [B,1,H,W]): pixels that count."""
+    if mask is None:
+        return torch.ones_like(like, dtype=torch.bool)
+    mask = mask.to(torch.bool)
+    if mask.dim() == like.dim() + 1:
+        mask = mask.squeeze(1)
+    return mask.expand_as(like)
+
+
+def _masked_mean(values: Tensor, valid: Tensor) -> Tensor:
+    """Mean of ``values`` over valid pixels; 0 (with gradient) when none is valid, never NaN."""
+    count = valid.sum()
+    if int(count) == 0:
+        return values.sum() * 0.0
+    # `where`, not a product: invalid pixels may hold inf/NaN targets, and NaN * 0 is NaN.
+    return torch.where(valid, values, torch.zeros_like(values)).sum() / count
+
+
+def _depth_valid(target: Tensor, mask: Tensor | None) -> Tensor:
+    # Depth 0 marks missing sensor readings (NYUv2), and relative error divides by the target.
+    return _valid(mask, target) & (target > 0) & torch.isfinite(target)
+
+
+def _normal_valid(target: Tensor, mask: Tensor | None) -> Tensor:
+    # Zero vectors mark pixels without a ground-truth normal; the mask is [B,1,H,W].
+    pixel = (target.abs().sum(dim=1) > 0) & torch.isfinite(target).all(dim=1)
+    if mask is not None:
+        pixel = pixel & mask.to(torch.bool).reshape(pixel.shape)
+    return pixel
+
+
+# ----------------------------------------------------------------------------------------------
+# losses (predictions are cast to float32: under bf16 autocast the heads return bf16)
+
+
+def segmentation_loss(prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Pixel-wise cross entropy over classes; label -1 (and masked pixels) ignored."""
+    target = target.long()
+    if mask is not None:
+        target = torch.where(_valid(mask, target), target, torch.full_like(target, IGNORE_LABEL))
+    if not bool((target != IGNORE_LABEL).any()):
+        return prediction.float().sum() * 0.0
+    return F.cross_entropy(prediction.float(), target, ignore_index=IGNORE_LABEL)
+
+
+def normal_loss(prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """1 - cosine similarity between the L2-normalized prediction and the target, valid pixels."""
+    pred = F.normalize(prediction.float(), dim=1)
+    cosine = (pred * target.float()).sum(dim=1)
+    return _masked_mean(1.0 - cosine, _normal_valid(target, mask))
+
+
+def depth_loss(prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """L1 on valid depth pixels."""
+    diff = (prediction.float() - target.float()).abs()
+    return _masked_mean(diff, _depth_valid(target, mask))
+
+
+def l1_loss(prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """L1 over (masked) pixels, for keypoints and edges."""
+    diff = (prediction.float() - target.float()).abs()
+    return _masked_mean(diff, _valid(mask, target))
+
+
+# ----------------------------------------------------------------------------------------------
+# accumulators
+
+
+class SegmentationAccumulator:
+    """Confusion matrix over the whole split -> mIoU (classes present in target or prediction)
+    and pixel accuracy."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+
+    def update(self, prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> None:
+        labels = prediction.argmax(dim=1).reshape(-1).cpu()
+        target = target.long().reshape(-1).cpu()
+        valid = (target >= 0) & (target < self.num_classes)
+        if mask is not None:
+            valid &= mask.to(torch.bool).reshape(-1).cpu()
+        index = target[valid] * self.num_classes + labels[valid]
+        self.confusion += torch.bincount(index, minlength=self.num_classes**2).reshape(
+            self.num_classes, self.num_classes
+        )
+
+    def compute(self) -> dict[str, float]:
+        confusion = self.confusion.double()
+        true_positive = confusion.diag()
+        union = confusion.sum(0) + confusion.sum(1) - true_positive
+        present = union > 0
+        total = confusion.sum()
+        miou = float((true_positive[present] / union[present]).mean()) if bool(present.any()) else 0.0
+        pixel_acc = float(true_positive.sum() / total) if float(total) > 0 else 0.0
+        return {"miou": miou, "pixel_acc": pixel_acc}
+
+
+class NormalAccumulator:
+    """Angle errors in degrees: mean, median (exact, from the collected errors) and the
+    percentage of pixels within 11.25°, 22.5°, 30°."""
+
+    def __init__(self, num_classes: int = 0) -> None:
+        self.errors: list[np.ndarray] = []
+
+    def update(self, prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> None:
+        pred = F.normalize(prediction.detach().float(), dim=1)
+        cosine = (pred * target.float()).sum(dim=1).clamp(-1.0, 1.0)
+        angles = torch.rad2deg(torch.acos(cosine))
+        valid = _normal_valid(target, mask)
+        self.errors.append(angles[valid].cpu().numpy().astype(np.float64))
+
+    def compute(self) -> dict[str, float]:
+        errors = np.concatenate(self.errors) if self.errors else np.zeros(0)
+        if errors.size == 0:
+            raise TreeMTLError("normal: no valid pixels in the evaluation split")
+        result = {"mean_angle": float(errors.mean()), "median_angle": float(np.median(errors))}
+        for threshold in NORMAL_THRESHOLDS:
+            result[f"within_{threshold:g}"] = float((errors < threshold).mean() * 100.0)
+        return result
+
+
+class DepthAccumulator:
+    """Absolute and relative error and δ < 1.25^k accuracies (%), pixel-weighted over the split."""
+
+    def __init__(self, num_classes: int = 0) -> None:
+        self.count = 0
+        self.abs_sum = 0.0
+        self.rel_sum = 0.0
+        self.within = [0] * len(DEPTH_THRESHOLDS)
+
+    def update(self, prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> None:
+        pred = prediction.detach().double()
+        target = target.double()
+        valid = _depth_valid(target, mask)
+        p, t = pred[valid], target[valid]
+        error = (p - t).abs()
+        self.count += int(t.numel())
+        self.abs_sum += float(error.sum())
+        self.rel_sum += float((error / t).sum())
+        # A non-positive prediction is infinitely far off in ratio terms.
+        ratio = torch.maximum(p / t, t / p.clamp_min(1e-12))
+        ratio = torch.where(p > 0, ratio, torch.full_like(ratio, math.inf))
+        for k, threshold in enumerate(DEPTH_THRESHOLDS):
+            self.within[k] += int((ratio < threshold).sum())
+
+    def compute(self) -> dict[str, float]:
+        if self.count == 0:
+            raise TreeMTLError("depth_zbuffer: no valid pixels in the evaluation split")
+        result = {"abs_err": self.abs_sum / self.count, "rel_err": self.rel_sum / self.count}
+        for k in range(len(DEPTH_THRESHOLDS)):
+            result[f"delta_{k + 1}"] = self.within[k] / self.count * 100.0
+        return result
+
+
+class L1Accumulator:
+    """Mean absolute error over (masked) pixels of the split."""
+
+    def __init__(self, num_classes: int = 0) -> None:
+        self.count = 0
+        self.total = 0.0
+
+    def update(self, prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> None:
+        error = (prediction.detach().double() - target.double()).abs()
+        valid = _valid(mask, target)
+        self.count += int(valid.sum())
+        self.total += float(error[valid].sum())
+
+    def compute(self) -> dict[str, float]:
+        if self.count == 0:
+            raise TreeMTLError("no valid pixels in the evaluation split")
+        return {"error": self.total / self.count}
+
+
+# ----------------------------------------------------------------------------------------------
+# registry
+
+
+def _one(_: int) -> int:
+    return 1
+
+
+TASKS: dict[str, TaskSpec] = {
+    "segment_semantic": TaskSpec(
+        name="segment_semantic",
+        channels=lambda num_classes: num_classes,
+        loss=segmentation_loss,
+        metrics=(MetricSpec("miou", True), MetricSpec("pixel_acc", True)),
+        accumulator=SegmentationAccumulator,
+    ),
+    "depth_zbuffer": TaskSpec(
+        name="depth_zbuffer",
+        channels=_one,
+        loss=depth_loss,
+        metrics=(
+            MetricSpec("abs_err", False),
+            MetricSpec("rel_err", False),
+            MetricSpec("delta_1", True),
+            MetricSpec("delta_2", True),
+            MetricSpec("delta_3", True),
+        ),
+        accumulator=DepthAccumulator,
+    ),
+    "normal": TaskSpec(
+        name="normal",
+        channels=lambda _: 3,
+        loss=normal_loss,
+        metrics=(
+            MetricSpec("mean_angle", False),
+            MetricSpec("median_angle", False),
+            *(MetricSpec(f"within_{t:g}", True) for t in NORMAL_THRESHOLDS),
+        ),
+        accumulator=NormalAccumulator,
+    ),
+    "keypoints2d": TaskSpec(
+        name="keypoints2d", channels=_one, loss=l1_loss, metrics=(MetricSpec("error", False),), accumulator=L1Accumulator
+    ),
+    "edge_texture": TaskSpec(
+        name="edge_texture", channels=_one, loss=l1_loss, metrics=(MetricSpec("error", False),), accumulator=L1Accumulator
+    ),
+}
+assert tuple(TASKS) == KNOWN_TASKS
+
+
+def get_task(name: str) -> TaskSpec:
+    """The spec of a task by name; TreeMTLError for an unknown name."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise TreeMTLError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}") from None
+
+
+def parse_tasks(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``"a,b"`` or a list -> validated, duplicate-free task tuple."""
+    names = [t.strip() for t in text.split(",")] if isinstance(text, str) else [str(t).strip() for t in text]
+    names = [n for n in names if n]
+    if not names:
+        raise TreeMTLError("expected at least one task name")
+    for name in names:
+        get_task(name)
+    if len(set(names)) != len(names):
+        raise TreeMTLError(f"duplicate task in {','.join(names)}")
+    return tuple(names)
+
+
+# ----------------------------------------------------------------------------------------------
+# relative performance
+
+
+def relative_performance(task: str, metrics: Mapping[str, float], reference: Mapping[str, float]) -> float:
+    """Δ of ``task`` in % against ``reference`` (the single-task model's metrics).
+
+    Per metric ``(m - m_ref) / m_ref``, negated for lower-is-better metrics, averaged over the
+    task's metrics, times 100: positive means better than the reference.
+    """
+    spec = get_task(task)
+    terms: list[float] = []
+    for metric in spec.metrics:
+        if metric.name not in reference:
+            raise TreeMTLError(f"{task}: reference metric {metric.name!r} is missing")
+        if metric.name not in metrics:
+            raise TreeMTLError(f"{task}: metric {metric.name!r} is missing")
+        ref = float(reference[metric.name])
+        value = float(metrics[metric.name])
+        if ref == 0.0 or not math.isfinite(ref):
+            raise TreeMTLError(f"{task}: reference metric {metric.name!r} is {ref}; relative performance is undefined")
+        change = (value - ref) / ref
+        terms.append(change if metric.higher_is_better else -change)
+    return float(np.mean(terms) * 100.0)
+
+
+def delta_overall(
+    metrics: Mapping[str, Mapping[str, float]], reference: Mapping[str, Mapping[str, float]]
+) -> float:
+    """Mean over the tasks in ``metrics`` of their relative performance (the paper's Δ_T)."""
+    if not metrics:
+        raise TreeMTLError("no tasks to compute the overall relative performance of")
+    deltas = []
+    for task, values in metrics.items():
+        if task not in reference:
+            raise TreeMTLError(f"{task}: no reference metrics")
+        deltas.append(relative_performance(task, values, reference[task]))
+    return float(np.mean(deltas))
