@@ -25,5 +25,11 @@ test: install
 bench: install
 	set -e; for f in scripts/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
 
+# A single-node SLURM cluster on this machine (apt-get installs slurm-wlm + munge if missing),
+# then the workflow through the slurm profile. Not part of `make test` (minutes, needs root).
+test-cluster: install
+	scripts/local_slurm.sh up
+	$(BIN)/python -m pytest -q -m cluster tests/test_cluster.py
+
 clean:
 	rm -rf $(VENV) results .snakemake

@@ -1,0 +1,92 @@
+"""Tidy two-task table from metrics.json files: Δ per task and branch, completeness, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from treemtl.cli import main
+from treemtl.errors import TreeMTLError
+from treemtl.estimator import load_two_task_table
+from treemtl.tasks import relative_performance
+from treemtl.two_task_table import COLUMNS, build_two_task_table, pair_path, single_path, task_delta
+
+TASKS = ["segment_semantic", "depth_zbuffer", "keypoints2d"]
+SINGLE = {
+    "segment_semantic": {"miou": 0.40, "pixel_acc": 0.80},
+    "depth_zbuffer": {"abs_err": 0.50, "rel_err": 0.20, "delta_1": 0.6, "delta_2": 0.8, "delta_3": 0.9},
+    "keypoints2d": {"error": 0.10},
+}
+
+
+def _write(path: Path, metrics: dict[str, dict[str, float]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"tasks": list(metrics), "metrics": metrics}))
+
+
+def _scaled(task: str, factor: float) -> dict[str, float]:
+    return {name: value * factor for name, value in SINGLE[task].items()}
+
+
+def _results(root: Path, blocks: int) -> Path:
+    """Singles plus pairs whose metrics drift with the branch point in a known way."""
+    for task in TASKS:
+        _write(single_path(root, task), {task: SINGLE[task]})
+    for i, a in enumerate(TASKS):
+        for b in TASKS[i + 1:]:
+            for k in range(1, blocks + 1):
+                _write(pair_path(root, a, b, k), {a: _scaled(a, 1 + 0.01 * k), b: _scaled(b, 1 - 0.02 * k)})
+    return root
+
+
+def test_table_matches_relative_performance(tmp_path: Path) -> None:
+    root = _results(tmp_path, blocks=4)
+    table = build_two_task_table(root, TASKS, 4)
+    assert list(table.columns) == list(COLUMNS)
+    assert len(table) == 3 * 5  # C(3,2) pairs x branches 0..4
+    zero = table[table["branch"] == 0]
+    assert (zero[["delta_a", "delta_b"]] == 0).all().all()
+    row = table[(table.task_a == "depth_zbuffer") & (table.task_b == "keypoints2d") & (table.branch == 3)].iloc[0]
+    assert row.delta_a == pytest.approx(relative_performance("depth_zbuffer", _scaled("depth_zbuffer", 1.03), SINGLE["depth_zbuffer"]))
+    assert row.delta_b == pytest.approx(relative_performance("keypoints2d", _scaled("keypoints2d", 0.94), SINGLE["keypoints2d"]))
+    assert row.delta_b == pytest.approx(6.0)  # a 6 % lower keypoint error is +6 %
+
+
+def test_cli_output_loads_as_a_two_task_table(tmp_path: Path) -> None:
+    root = _results(tmp_path / "results", blocks=3)
+    out = tmp_path / "table.csv"
+    assert main(["two-task-table", "--results", str(root), "--tasks", ",".join(TASKS), "--blocks", "3", "--out", str(out)]) == 0
+    loaded = load_two_task_table(out, TASKS, 3)
+    assert loaded.num_tasks == 3 and loaded.num_blocks == 3
+
+
+def test_missing_pair_names_the_file(tmp_path: Path) -> None:
+    root = _results(tmp_path, blocks=3)
+    missing = pair_path(root, "segment_semantic", "keypoints2d", 2)
+    missing.unlink()
+    with pytest.raises(TreeMTLError, match="segment_semantic__keypoints2d/branch2/metrics.json: missing"):
+        build_two_task_table(root, TASKS, 3)
+
+
+def test_pair_without_a_task_is_rejected(tmp_path: Path) -> None:
+    root = _results(tmp_path, blocks=2)
+    _write(pair_path(root, "segment_semantic", "depth_zbuffer", 1), {"segment_semantic": SINGLE["segment_semantic"]})
+    with pytest.raises(TreeMTLError, match="no metrics for task 'depth_zbuffer'"):
+        build_two_task_table(root, TASKS, 2)
+
+
+def test_cli_reports_errors_on_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["two-task-table", "--results", str(tmp_path), "--tasks", "normal", "--blocks", "2", "--out", str(tmp_path / "t.csv")]) == 2
+    assert "at least two tasks" in capsys.readouterr().err
+
+
+def test_zero_reference_metrics_are_left_out() -> None:
+    reference = {"abs_err": 0.5, "rel_err": 0.2, "delta_1": 0.0, "delta_2": 0.0, "delta_3": 0.5}
+    metrics = {"abs_err": 0.4, "rel_err": 0.2, "delta_1": 0.1, "delta_2": 0.2, "delta_3": 0.55}
+    value, skipped = task_delta("depth_zbuffer", metrics, reference)
+    assert skipped == ["delta_1", "delta_2"]
+    assert value == pytest.approx(100 * (0.2 + 0.0 + 0.1) / 3)
+    with pytest.raises(TreeMTLError, match="every reference metric is 0"):
+        task_delta("keypoints2d", {"error": 1.0}, {"error": 0.0})

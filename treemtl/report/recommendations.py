@@ -1,0 +1,241 @@
+"""The paper's recommendation tables (Tables 1-2) from a results folder, plus its figures.
+
+For every budget of the config: the recommended layouts (top-k by estimated score) with their
+relative cost, the metrics measured after training them, the relative performance Δ of each
+task against its single-task model and the mean Δt — preceded by the two reference rows,
+independent models (the singles themselves: Δ = 0 by definition) and the all-shared model (#0).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from treemtl.atomic import write_text_atomic
+from treemtl.config import ExperimentConfig, load_config
+from treemtl.errors import TreeMTLError
+from treemtl.layout import Layout
+from treemtl.report.tables import to_markdown, write_csv, write_latex
+
+Metrics = dict[str, dict[str, float]]
+ALL_SHARED_ID = 0
+
+
+def budget_label(budget: float) -> str:
+    """``1.5`` -> ``1.5``: the spelling used in file names (``recommend/budget1.5.csv``)."""
+    return f"{float(budget):g}"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TreeMTLError(f"{path}: missing (run the workflow up to this file first)") from None
+    except (OSError, ValueError) as error:
+        raise TreeMTLError(f"{path}: not readable JSON ({error})") from error
+
+
+def read_task_metrics(path: Path, tasks: Sequence[str]) -> Metrics:
+    """Per-task metrics of a metrics.json, checked to cover ``tasks``."""
+    data = _read_json(path)
+    metrics = data.get("metrics") if isinstance(data, Mapping) else None
+    if not isinstance(metrics, Mapping) or any(not isinstance(metrics.get(t), Mapping) for t in tasks):
+        raise TreeMTLError(f"{path}: expected 'metrics' for tasks {', '.join(tasks)}")
+    return {task: {str(k): float(v) for k, v in metrics[task].items()} for task in tasks}
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise TreeMTLError(f"{path}: missing (run the workflow up to this file first)") from None
+    except (OSError, ValueError) as error:
+        raise TreeMTLError(f"{path}: not a readable CSV ({error})") from error
+
+
+@dataclass
+class RunResults:
+    """Everything a report is made of, read from ``results/<experiment>/``."""
+
+    config: ExperimentConfig
+    performance: pd.DataFrame
+    recommendations: dict[str, pd.DataFrame]
+    singles: Metrics
+    finals: dict[int, Metrics] = field(default_factory=dict)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.config.tasks
+
+    def layout_ids(self) -> list[int]:
+        """Trained layouts: every budget's picks plus the all-shared reference, sorted."""
+        ids = {ALL_SHARED_ID}
+        for frame in self.recommendations.values():
+            ids.update(int(i) for i in frame["id"])
+        return sorted(ids)
+
+
+def load_results(config: ExperimentConfig, results: str | Path) -> RunResults:
+    """Read the performance table, each budget's picks and the metrics of the trained models."""
+    root = Path(results)
+    performance = _read_csv(root / "performance_table.csv")
+    for column in ("id", "layout", "score", "flops_pct", "params_pct"):
+        if column not in performance.columns:
+            raise TreeMTLError(f"{root / 'performance_table.csv'}: missing column {column!r}")
+    recommendations = {
+        label: _read_csv(root / "recommend" / f"budget{label}.csv")
+        for label in (budget_label(b) for b in config.recommend.budgets)
+    }
+    singles: Metrics = {}
+    for task in config.tasks:
+        singles.update(read_task_metrics(root / "single" / task / "metrics.json", [task]))
+    run = RunResults(config, performance, recommendations, singles)
+    for layout_id in run.layout_ids():
+        run.finals[layout_id] = read_task_metrics(root / "final" / str(layout_id) / "metrics.json", config.tasks)
+    return run
+
+
+def metric_columns(tasks: Sequence[str], metrics: Metrics) -> list[tuple[str, str]]:
+    """(task, metric) pairs in the order the single-task metrics list them."""
+    return [(task, name) for task in tasks for name in metrics[task]]
+
+
+def _deltas(tasks: Sequence[str], metrics: Metrics, singles: Metrics) -> dict[str, float]:
+    from treemtl.two_task_table import task_delta
+
+    deltas = {task: task_delta(task, metrics[task], singles[task])[0] for task in tasks}
+    deltas["mean"] = sum(deltas[t] for t in tasks) / len(tasks)
+    return deltas
+
+
+def _row(
+    run: RunResults, budget: str, rank: str, model: str, entry: Mapping[str, Any], metrics: Metrics
+) -> dict[str, Any]:
+    deltas = _deltas(run.tasks, metrics, run.singles)
+    row: dict[str, Any] = {
+        "budget": budget,
+        "rank": rank,
+        "model": model,
+        "layout": entry["layout"],
+        "flops_pct": float(entry["flops_pct"]),
+        "params_pct": float(entry["params_pct"]),
+        "est_score": float(entry["score"]),
+    }
+    for task, name in metric_columns(run.tasks, run.singles):
+        row[f"{task}.{name}"] = metrics[task].get(name, float("nan"))
+    for task in run.tasks:
+        row[f"delta_{task}"] = deltas[task]
+    row["delta_t"] = deltas["mean"]
+    return row
+
+
+def recommendation_table(run: RunResults) -> pd.DataFrame:
+    """One row per (budget, pick), each budget headed by the two reference rows."""
+    by_id = run.performance.set_index("id", drop=False)
+    independent_text = Layout.independent(len(run.tasks), run.config.backbone.blocks).format()
+    matches = run.performance[run.performance["layout"] == independent_text]
+    if len(matches) != 1:
+        raise TreeMTLError(f"performance table: no row for the independent layout {independent_text}")
+    independent = matches.iloc[0]
+    rows: list[dict[str, Any]] = []
+    for label, picks in run.recommendations.items():
+        rows.append(_row(run, label, "-", f"Independent (#{int(independent['id'])})", independent, run.singles))
+        rows.append(_row(run, label, "-", f"All-shared (#{ALL_SHARED_ID})", by_id.loc[ALL_SHARED_ID], run.finals[ALL_SHARED_ID]))
+        for rank, layout_id in enumerate(picks["id"], start=1):
+            layout_id = int(layout_id)
+            rows.append(_row(run, label, str(rank), f"#{layout_id}", by_id.loc[layout_id], run.finals[layout_id]))
+    return pd.DataFrame(rows)
+
+
+def _formats(frame: pd.DataFrame) -> dict[str, str]:
+    formats = {c: "{:.4f}" for c in frame.columns if "." in c}
+    formats.update({c: "{:.2f}" for c in frame.columns if c.startswith("delta_") or c.endswith("_pct") or c == "est_score"})
+    return formats
+
+
+def _display(frame: pd.DataFrame, run: RunResults) -> pd.DataFrame:
+    """Column headers for people: arrows for the better direction, as in the paper."""
+    from treemtl.tasks import get_task
+
+    names = {"flops_pct": "FLOPs % ↓", "params_pct": "Params % ↓", "est_score": "est. score", "delta_t": "Δt ↑"}
+    for task in run.tasks:
+        spec = get_task(task)
+        for metric in spec.metrics:
+            names[f"{task}.{metric.name}"] = f"{task} {metric.name} {'↑' if metric.higher_is_better else '↓'}"
+        names[f"delta_{task}"] = f"Δ {task} ↑"
+    return frame.rename(columns=names)
+
+
+def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The compact view printed at the end of a run: picks only, cost, estimate and measured Δt."""
+    picks = table[table["rank"] != "-"]
+    return picks[["budget", "rank", "model", "layout", "flops_pct", "params_pct", "est_score", "delta_t"]].rename(
+        columns={"flops_pct": "FLOPs %", "params_pct": "Params %", "est_score": "est. score", "delta_t": "Δt (measured)"}
+    )
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Paths written by :func:`write_report`."""
+
+    markdown: Path
+    csv: Path
+    latex: Path
+    summary: Path
+    layouts: Path
+    score_vs_flops: Path
+
+
+def write_report(config_path: str | Path, results: str | Path, out: str | Path) -> ReportFiles:
+    """Tables (Markdown, CSV, LaTeX), the compact summary and the two figures of a run."""
+    from treemtl.recommend import pareto_front
+    from treemtl.report.plots import plot_layouts, plot_score_vs_flops
+
+    config = load_config(config_path)
+    run = load_results(config, results)
+    out = Path(out)
+    table = recommendation_table(run)
+    formats = _formats(table)
+    shown = _display(table, run)
+    shown_formats = {_display(pd.DataFrame(columns=[c]), run).columns[0]: f for c, f in formats.items()}
+
+    csv_path = write_csv(table, out / "recommendations.csv")
+    latex_path = write_latex(shown, out / "recommendations.tex", shown_formats,
+                             caption=f"Recommended layouts of {config.experiment}")
+    sections = [
+        f"# Recommended layouts: {config.experiment}\n",
+        f"Tasks: {', '.join(config.tasks)}; backbone {config.backbone.name}, {config.backbone.blocks} blocks. "
+        "FLOPs and params in % of independent models (one backbone per task); Δ in % against the "
+        "single-task models (positive = better); est. score = the recommender's estimate.\n",
+    ]
+    for label in run.recommendations:
+        part = shown[table["budget"] == label].drop(columns=["budget"])
+        sections.append(f"## Budget: {label} backbone model(s) of FLOPs\n\n{to_markdown(part, shown_formats)}")
+    sections.append("![layouts](layouts.png)\n\n![score vs FLOPs](score_vs_flops.png)\n")
+    markdown_path = write_text_atomic(out / "recommendations.md", "\n".join(sections))
+    summary = summary_table(table)
+    summary_path = write_text_atomic(
+        out / "summary.md",
+        to_markdown(summary, {"FLOPs %": "{:.1f}", "Params %": "{:.1f}", "est. score": "{:.2f}", "Δt (measured)": "{:+.2f}"}),
+    )
+
+    by_id = run.performance.set_index("id", drop=False)
+    drawn = [
+        (f"#{i}{' (all-shared)' if i == ALL_SHARED_ID else ''}, FLOPs {by_id.loc[i, 'flops_pct']:.1f}%",
+         Layout.parse(str(by_id.loc[i, "layout"])))
+        for i in run.layout_ids()
+    ]
+    layouts_path = plot_layouts(drawn, config.tasks, out / "layouts.png")
+    scale = 100.0 / len(config.tasks)
+    picks = {f"{label} model(s)": [int(i) for i in frame["id"]] for label, frame in run.recommendations.items()}
+    limits = {f"{label} model(s)": float(label) * scale for label in run.recommendations}
+    pareto_path = plot_score_vs_flops(
+        run.performance, pareto_front(run.performance, "flops"), picks, limits, out / "score_vs_flops.png",
+        title=f"{config.experiment}: estimated score vs FLOPs",
+    )
+    return ReportFiles(markdown_path, csv_path, latex_path, summary_path, layouts_path, pareto_path)

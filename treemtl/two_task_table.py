@@ -1,0 +1,118 @@
+"""Build the tidy two-task table from the metrics of trained single- and two-task models.
+
+This is where measurements become the estimator's input: for every pair (a, b) of the config's
+tasks and every branch point k = 1..B, the relative performance (%) of a and of b in the
+two-task model sharing blocks < k, against the single-task model of the same task and recipe.
+Branch 0 (independent models) is 0 by definition and written explicitly, so the table is
+complete as the estimator expects. Files are read from the workflow's results layout:
+``single/<task>/metrics.json`` and ``pairs/<a>__<b>/branch<k>/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from treemtl.errors import TreeMTLError
+from treemtl.tasks import relative_performance
+
+COLUMNS: tuple[str, ...] = ("task_a", "task_b", "branch", "delta_a", "delta_b")
+
+
+def single_path(results: str | Path, task: str) -> Path:
+    """Metrics of the single-task model of ``task``."""
+    return Path(results) / "single" / task / "metrics.json"
+
+
+def pair_path(results: str | Path, task_a: str, task_b: str, branch: int) -> Path:
+    """Metrics of the two-task model of (a, b) branching at ``branch``."""
+    return Path(results) / "pairs" / f"{task_a}__{task_b}" / f"branch{branch}" / "metrics.json"
+
+
+def read_metrics(path: str | Path, tasks: Sequence[str]) -> dict[str, dict[str, float]]:
+    """The ``metrics`` mapping of a metrics.json, checked to hold every task of ``tasks``."""
+    path = Path(path)
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TreeMTLError(f"{path}: missing (train that model first)") from None
+    except (OSError, ValueError) as error:
+        raise TreeMTLError(f"{path}: not a readable metrics.json ({error})") from error
+    metrics = data.get("metrics") if isinstance(data, Mapping) else None
+    if not isinstance(metrics, Mapping):
+        raise TreeMTLError(f"{path}: expected a 'metrics' mapping")
+    result: dict[str, dict[str, float]] = {}
+    for task in tasks:
+        values = metrics.get(task)
+        if not isinstance(values, Mapping):
+            raise TreeMTLError(f"{path}: no metrics for task {task!r}")
+        result[task] = {str(name): float(value) for name, value in values.items()}
+    return result
+
+
+def task_delta(task: str, metrics: Mapping[str, float], reference: Mapping[str, float]) -> tuple[float, list[str]]:
+    """Relative performance (%) of ``task`` and the metrics left out because their reference is 0.
+
+    :func:`treemtl.tasks.relative_performance` is undefined when a reference metric is 0 (e.g.
+    a depth δ-accuracy of a barely trained single-task model); those metrics are left out of
+    the average, as the training monitor does, instead of failing the whole table.
+    """
+    from treemtl.tasks import get_task
+
+    zero = [name for name, value in reference.items() if value == 0]
+    if not zero:
+        return relative_performance(task, metrics, reference), []
+    terms = []
+    for metric in get_task(task).metrics:
+        ref = reference.get(metric.name)
+        if metric.name in zero or ref is None or metric.name not in metrics:
+            continue
+        change = (float(metrics[metric.name]) - float(ref)) / float(ref)
+        terms.append(change if metric.higher_is_better else -change)
+    if not terms:
+        raise TreeMTLError(f"{task}: every reference metric is 0; relative performance is undefined")
+    return 100.0 * sum(terms) / len(terms), zero
+
+
+def _delta(path: Path, task: str, metrics: Mapping[str, float], reference: Mapping[str, float]) -> float:
+    try:
+        value, skipped = task_delta(task, metrics, reference)
+    except TreeMTLError as error:
+        raise TreeMTLError(f"{path}: {error}") from error
+    if skipped:
+        print(f"{path}: {task}: reference {', '.join(skipped)} is 0; left out of Δ", file=sys.stderr)
+    if not math.isfinite(value):
+        raise TreeMTLError(f"{path}: relative performance of {task} is {value} (diverged training?)")
+    return value
+
+
+def build_two_task_table(results: str | Path, tasks: Sequence[str], num_blocks: int) -> pd.DataFrame:
+    """Tidy table (columns :data:`COLUMNS`) for every pair of ``tasks`` in their given order."""
+    if len(tasks) < 2:
+        raise TreeMTLError(f"a two-task table needs at least two tasks, got {list(tasks)}")
+    if num_blocks < 1:
+        raise TreeMTLError(f"--blocks must be >= 1, got {num_blocks}")
+    singles = {task: read_metrics(single_path(results, task), [task])[task] for task in tasks}
+    rows: list[tuple[str, str, int, float, float]] = []
+    for task_a, task_b in combinations(tasks, 2):
+        rows.append((task_a, task_b, 0, 0.0, 0.0))
+        for branch in range(1, num_blocks + 1):
+            path = pair_path(results, task_a, task_b, branch)
+            metrics = read_metrics(path, [task_a, task_b])
+            rows.append(
+                (
+                    task_a,
+                    task_b,
+                    branch,
+                    _delta(path, task_a, metrics[task_a], singles[task_a]),
+                    _delta(path, task_b, metrics[task_b], singles[task_b]),
+                )
+            )
+    return pd.DataFrame(rows, columns=list(COLUMNS))
