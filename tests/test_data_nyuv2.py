@@ -175,3 +175,26 @@ def test_build_dataset_picks_the_nyuv2_loaders(tmp_path: Path) -> None:
         build_dataset(missing, "train", TASKS)
     with pytest.raises(TreeMTLError, match="data.root"):
         build_dataset(config_from_dict({"data": {"dataset": "nyuv2"}}), "train", TASKS)
+
+
+def test_data_check_command_reports_a_real_dataset_and_names_a_missing_one(tmp_path: Path, capsys) -> None:
+    import yaml
+
+    from treemtl.cli import main
+
+    _mtan(tmp_path / "mtan", "train", 3)
+    _mtan(tmp_path / "mtan", "val", 2)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"experiment": "nyu", "tasks": list(TASKS),
+                                      "data": {"dataset": "nyuv2_mtan", "root": str(tmp_path / "mtan")}}))
+    out = tmp_path / "located.json"
+    assert main(["data", "check", "--config", str(config), "--out", str(out)]) == 0
+    found = json.loads(out.read_text())
+    assert found["train"]["size"] == 3 and found["val"]["size"] == 2
+    assert found["num_classes"] == 13
+
+    config.write_text(yaml.safe_dump({"experiment": "nyu", "tasks": list(TASKS),
+                                      "data": {"dataset": "nyuv2_mtan", "root": str(tmp_path / "absent")}}))
+    capsys.readouterr()
+    assert main(["data", "check", "--config", str(config), "--out", str(out)]) == 2
+    assert "absent" in capsys.readouterr().err

@@ -261,9 +261,9 @@ def _check_branch_zero(delta: np.ndarray, names: Sequence[str], source: str) -> 
 
 def write_tidy_csv(table: TwoTaskTable, path: str | Path) -> None:
     """Write the tidy CSV atomically (temp file in the same folder, then rename)."""
-    from treemtl.recommend import atomic_write_text
+    from treemtl.atomic import write_text_atomic
 
-    atomic_write_text(path, table.to_tidy().to_csv(index=False))
+    write_text_atomic(path, table.to_tidy().to_csv(index=False))
 
 
 # --------------------------------------------------------------------------- weights

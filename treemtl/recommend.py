@@ -7,13 +7,12 @@ Columns: ``id, layout, est_<task>..., score, flops, params, flops_pct, params_pc
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from treemtl.atomic import write_text_atomic
 from treemtl.cost import BlockProfile, Budget, LayoutCosts, layout_costs
 from treemtl.errors import TreeMTLError
 from treemtl.estimator import TwoTaskTable, estimate_tasks, scores, task_weights
@@ -124,22 +123,8 @@ def pareto_front(frame: pd.DataFrame, cost: str = "flops") -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- files
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write through a temp file in the same folder and rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            stream.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def write_performance_table(frame: pd.DataFrame, path: str | Path) -> None:
-    atomic_write_text(path, frame.to_csv(index=False))
+    write_text_atomic(path, frame.to_csv(index=False))
 
 
 def load_performance_table(path: str | Path) -> pd.DataFrame:

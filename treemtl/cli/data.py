@@ -30,6 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sheet.add_argument("--count", type=int, default=6, help="number of samples (rows)")
     sheet.set_defaults(func=run)
 
+    check = commands.add_parser(
+        "check", help="check that the configured dataset opens for the given tasks and record what was found"
+    )
+    check.add_argument("--config", required=True, help="experiment config (YAML)")
+    check.add_argument("--tasks", default=None, help="comma-separated tasks (default: the config's)")
+    check.add_argument("--out", required=True, help="JSON file to write: dataset, root, sizes, classes")
+    check.set_defaults(func=run)
+
 
 def run(args: argparse.Namespace) -> int:
     if args.data_command == "synth":
@@ -52,4 +60,31 @@ def run(args: argparse.Namespace) -> int:
             raise TreeMTLError(f"--count must be at least 1, got {args.count}")
         save_contact_sheet(args.data, args.out, split=args.split, count=args.count)
         return 0
+    if args.data_command == "check":
+        return _check(args)
     raise TreeMTLError(f"unknown data command {args.data_command!r}")
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Open both splits and read their first item, so a wrong path or format fails before training."""
+    from treemtl.atomic import write_json_atomic
+    from treemtl.config import load_config
+    from treemtl.data import SPLITS, build_dataset
+    from treemtl.tasks import parse_tasks
+
+    config = load_config(args.config)
+    tasks = list(config.tasks) if args.tasks is None else list(parse_tasks(args.tasks))
+    found: dict[str, object] = {"dataset": config.data.dataset, "root": config.data.root, "tasks": tasks}
+    for split in SPLITS:
+        dataset = build_dataset(config, split, tasks)
+        if len(dataset) == 0:  # type: ignore[arg-type]
+            raise TreeMTLError(f"data.root: the {split} split of {config.data.root} holds no samples")
+        first = dataset[0]
+        missing = [task for task in tasks if task not in first]
+        if missing:
+            raise TreeMTLError(f"data.root: the {split} split of {config.data.root} has no targets for {', '.join(missing)}")
+        found[split] = {"size": len(dataset), "image_shape": list(first["image"].shape)}  # type: ignore[arg-type]
+        found["num_classes"] = int(dataset.num_classes)  # type: ignore[attr-defined]
+    write_json_atomic(args.out, found)
+    print(f"{config.data.dataset} at {config.data.root}: train {found['train']}, val {found['val']}", file=sys.stderr)
+    return 0

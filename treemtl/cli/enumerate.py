@@ -8,7 +8,7 @@ import sys
 
 from treemtl.errors import TreeMTLError
 from treemtl.layout import layout_space
-from treemtl.recommend import atomic_write_text
+from treemtl.atomic import write_text_atomic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise TreeMTLError(f"--tasks {args.tasks}: enumerating more than 8 tasks is impractically large")
     text = render(args.tasks, args.blocks, args.format)
     if args.out:
-        atomic_write_text(args.out, text)
+        write_text_atomic(args.out, text)
     else:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -7,7 +7,7 @@ import json
 
 from treemtl.cli.recommend import split_names
 from treemtl.estimator import SVD_DELAY, SVD_ORDER, load_two_task_table, pair_entropies, task_weights
-from treemtl.recommend import atomic_write_text
+from treemtl.atomic import write_text_atomic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
         "num_blocks": table.num_blocks,
         "table": str(args.table),
     }
-    atomic_write_text(args.out, json.dumps(document, indent=2) + "\n")
+    write_text_atomic(args.out, json.dumps(document, indent=2) + "\n")
     return 0
