@@ -62,3 +62,15 @@ def save_torch_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     import torch  # local import: the rest of this module is used by torch-free code
 
     return _write_atomic(path, lambda handle: torch.save(obj, handle))
+
+
+def save_figure_atomic(path: str | os.PathLike[str], figure: Any, dpi: int = 120) -> Path:
+    """Save a matplotlib figure atomically (format from the suffix, PNG by default) and close it."""
+    target = Path(path)
+    image_format = target.suffix.lstrip(".") or "png"
+    try:
+        return _write_atomic(target, lambda handle: figure.savefig(handle, format=image_format, dpi=dpi))
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)

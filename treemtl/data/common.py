@@ -1,8 +1,10 @@
 """What every dataset shares: task names, the item format, resizing and the file-backed base class.
 
-The model and training code only ever see one item format (see ``contracts.md``), whichever
-dataset produced it; this module is where raw arrays become that format, so each loader only
-has to decode its own files.
+The model and training code only ever see one item format, whichever dataset produced it: a dict
+with ``image`` (float32 [3,H,W], normalized), ``segment_semantic`` (int64 [H,W], ignore = -1),
+``depth_zbuffer``/``keypoints2d``/``edge_texture`` (float32 [1,H,W]), ``normal`` (float32 [3,H,W],
+unit vectors) and optional validity masks ``<task>_mask`` (bool [1,H,W]). This module is where raw
+arrays become that format, so each loader only has to decode its own files.
 """
 
 from __future__ import annotations

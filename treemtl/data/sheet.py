@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from treemtl.atomic import save_figure_atomic
 from treemtl.errors import TreeMTLError
 
 
@@ -63,14 +64,4 @@ def save_contact_sheet(
                 ax.set_title(key, fontsize=8)
     fig.suptitle(f"{root.name}: {split}, classes {', '.join(manifest['class_names'])}", fontsize=7)
     fig.tight_layout()
-    out_path = Path(out)
-    suffix = out_path.suffix.lstrip(".") or "png"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format=suffix, dpi=110)
-        os.replace(tmp, out_path)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return out_path
+    return save_figure_atomic(out, fig, dpi=110)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from treemtl.atomic import save_figure_atomic
 from treemtl.config import ExperimentConfig
 from treemtl.errors import TreeMTLError
 
@@ -285,7 +286,6 @@ def scatter_plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from treemtl.atomic import _write_atomic
 
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     if errors is not None and any(e > 0 for e in errors):
@@ -303,10 +303,7 @@ def scatter_plot(
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    target = Path(path)
-    _write_atomic(target, lambda handle: fig.savefig(handle, format="png"))
-    plt.close(fig)
-    return target
+    return save_figure_atomic(path, fig)
 
 
 def _read_scores(path: Path) -> dict[int, float]:
@@ -344,7 +341,6 @@ def cost_accuracy_plot(ctx: Context, correlation: Mapping[str, Any], out: Path) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from treemtl.atomic import _write_atomic
 
     points = correlation.get("points", [])
     if not points:
@@ -372,10 +368,7 @@ def cost_accuracy_plot(ctx: Context, correlation: Mapping[str, Any], out: Path) 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    target = out / "cost_vs_delta.png"
-    _write_atomic(target, lambda handle: fig.savefig(handle, format="png"))
-    plt.close(fig)
-    return target
+    return save_figure_atomic(out / "cost_vs_delta.png", fig)
 
 
 def write_comparison(config: ExperimentConfig, results: str | Path, out: str | Path, top: int = 5) -> list[Path]:

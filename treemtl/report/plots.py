@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
+from treemtl.atomic import save_figure_atomic  # noqa: E402
 from treemtl.layout import Layout  # noqa: E402
 
 _TASK_COLORS = plt.get_cmap("tab10")
@@ -81,11 +82,7 @@ def plot_layouts(
     for ax in list(axes.flat)[len(layouts):]:
         ax.axis("off")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure_atomic(path, fig)
 
 
 def plot_score_vs_flops(
@@ -131,8 +128,4 @@ def plot_score_vs_flops(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure_atomic(path, fig)
