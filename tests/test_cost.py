@@ -69,6 +69,15 @@ def test_profile_from_blocks_json(tmp_path: Path) -> None:
         BlockProfile.from_json(tmp_path / "missing.json")
 
 
+def test_profile_for_an_experiment_checks_the_block_count(tmp_path: Path) -> None:
+    assert BlockProfile.for_blocks(None, 3) == BlockProfile.uniform(3)
+    path = tmp_path / "blocks.json"
+    path.write_text(json.dumps({"coarse_blocks": [{"flops": 2, "params": 1}, {"flops": 6, "params": 3}]}))
+    assert BlockProfile.for_blocks(path, 2).flops == (2, 6)
+    with pytest.raises(TreeMTLError, match="2 coarse blocks but backbone.blocks = 5"):
+        BlockProfile.for_blocks(path, 5)
+
+
 def test_profile_validation() -> None:
     with pytest.raises(TreeMTLError, match="one per block"):
         BlockProfile((1, 2), (1,))

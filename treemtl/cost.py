@@ -86,6 +86,16 @@ class BlockProfile:
         return cls(tuple(flops), tuple(params), source)
 
     @classmethod
+    def for_blocks(cls, path: str | Path | None, num_blocks: int) -> BlockProfile:
+        """The profile of an experiment with ``num_blocks`` blocks: from ``path``, or uniform blocks."""
+        if path is None:
+            return cls.uniform(num_blocks)
+        profile = cls.from_json(path)
+        if profile.num_blocks != num_blocks:
+            raise TreeMTLError(f"{path}: {profile.num_blocks} coarse blocks but backbone.blocks = {num_blocks}")
+        return profile
+
+    @classmethod
     def from_strings(cls, flops: str | None, params: str | None, num_blocks: int) -> BlockProfile:
         """From comma-separated CLI values; a missing list means uniform blocks for that quantity."""
         f = _parse_list(flops, "--block-flops", num_blocks) if flops else (1,) * num_blocks

@@ -64,9 +64,7 @@ def _budget_masks(config: ExperimentConfig, profile_path: str | None) -> tuple[d
     from treemtl.layout import layout_space
 
     num_tasks, num_blocks = len(config.tasks), config.backbone.blocks
-    profile = BlockProfile.from_json(profile_path) if profile_path else BlockProfile.uniform(num_blocks)
-    if profile.num_blocks != num_blocks:
-        raise TreeMTLError(f"{profile_path}: {profile.num_blocks} coarse blocks but backbone.blocks = {num_blocks}")
+    profile = BlockProfile.for_blocks(profile_path, num_blocks)
     costs = layout_costs(layout_space(num_tasks, num_blocks).copies(), profile, num_tasks)
     return {float(b): parse_budget(f"{b}models").mask(costs) for b in config.recommend.budgets}, costs
 

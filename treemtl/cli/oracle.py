@@ -58,9 +58,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     num_tasks, num_blocks = len(config.tasks), config.backbone.blocks
-    profile = BlockProfile.from_json(args.profile) if args.profile else BlockProfile.uniform(num_blocks)
-    if profile.num_blocks != num_blocks:
-        raise TreeMTLError(f"{args.profile}: {profile.num_blocks} coarse blocks but backbone.blocks = {num_blocks}")
+    profile = BlockProfile.for_blocks(args.profile, num_blocks)
     space = layout_space(num_tasks, num_blocks)
     copies = space.copies()
     flops_pct = layout_costs(copies, profile, num_tasks).flops_pct
