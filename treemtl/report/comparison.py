@@ -70,11 +70,11 @@ def model_row(
     if layout_id is not None:
         entry = table.iloc[int(layout_id)]
         row["Layout"] = str(entry["layout"])
-        row["FLOPs (%)"] = change_pct(entry["flops_pct"])
-        row["Params (%)"] = change_pct(entry["params_pct"])
+        row["FLOPs vs ind. (%)"] = change_pct(entry["flops_pct"])
+        row["Params vs ind. (%)"] = change_pct(entry["params_pct"])
         row["Score"] = float(entry["score"])
     else:
-        row.update({"Layout": None, "FLOPs (%)": None, "Params (%)": None, "Score": None})
+        row.update({"Layout": None, "FLOPs vs ind. (%)": None, "Params vs ind. (%)": None, "Score": None})
     metrics = trained[0] if trained else None
     deltas = []
     for task in tasks:
@@ -92,7 +92,7 @@ def single_row(tasks: Sequence[str], reference: Mapping[str, Mapping[str, float]
     """The "Ind. models" row: the single-task references' absolute metrics."""
     row: dict[str, Any] = {"Model": "Ind. models"}
     row.update({key: None for key in extra_keys})
-    row.update({"Layout": None, "FLOPs (%)": None, "Params (%)": None, "Score": None})
+    row.update({"Layout": None, "FLOPs vs ind. (%)": None, "Params vs ind. (%)": None, "Score": None})
     for task in tasks:
         for metric, value in reference[task].items():
             row[f"{short(task)} {metric}"] = float(value)
