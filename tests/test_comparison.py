@@ -109,6 +109,8 @@ def test_oracle_and_baselines_cli_and_tables(results: tuple[Path, Path]) -> None
     assert ours["value"] > 0.9 and ours["ci_low"] <= ours["value"] <= ours["ci_high"]
     assert report["methods"]["task_grouping"]["layouts"] == 5
     assert report["seed_spread"]["seeds"] == 2 and report["seed_spread"]["max_std"] > 0
+    assert set(report["per_task"]) == set(TASKS)
+    assert all(-1.0 <= v["pearson"] <= 1.0 for v in report["per_task"].values())
     assert (res / "oracle" / "scatter.png").stat().st_size > 1000
 
     out = res / "report" / "comparison"
@@ -121,6 +123,8 @@ def test_oracle_and_baselines_cli_and_tables(results: tuple[Path, Path]) -> None
     assert "What-to-Share" in tex and "Task-Grouping" in tex and "\\toprule" in tex and "Delta t" in tex
     t3 = (out / "table3_correlation.md").read_text()
     assert "Ours" in t3 and "What-to-Share" in t3 and "Pearson" in t3
+    per_task = pd.read_csv(out / "table3_per_task.csv")
+    assert list(per_task["Task"]) == list(TASKS) and per_task["Pearson"].between(-1, 1).all()
     t2 = pd.read_csv(out / "table2_budgets.csv")
     assert "1 models" in set(t2["Budget"].dropna())
     assert (out / "comparison.md").is_file() and (out / "cost_vs_delta.png").is_file()

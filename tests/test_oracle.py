@@ -11,6 +11,7 @@ from treemtl.oracle import (
     correlation_report,
     layout_strata,
     overall_delta,
+    per_task_agreement,
     real_deltas,
     regret,
     regret_report,
@@ -158,3 +159,14 @@ def test_trained_metrics_prefers_oracle_mean_then_final(tmp_path) -> None:
     with pytest.raises(TreeMTLError, match="missing"):
         oracle_runs(tmp_path, [3, 4], [0, 1])
     assert set(oracle_runs(tmp_path, [3, 4], [0, 1], allow_missing=True)) == {3}
+
+
+def test_per_task_agreement_separates_tasks() -> None:
+    real = {"a": [1.0, 2.0, 3.0, 4.0], "b": [1.0, 2.0, 3.0, 4.0]}
+    estimates = {"a": [0.1, 0.2, 0.3, 0.5], "b": [4.0, 3.0, 2.0, 1.0]}
+    agreement = per_task_agreement(estimates, real)
+    assert agreement["a"]["spearman"] == pytest.approx(1.0) and agreement["a"]["kendall"] == pytest.approx(1.0)
+    assert agreement["b"]["pearson"] == pytest.approx(-1.0)
+    with pytest.raises(TreeMTLError, match=r"\['c'\]"):
+        per_task_agreement({**estimates, "c": [1.0, 2.0, 3.0, 4.0]}, real)
+

@@ -11,7 +11,9 @@ measures the real overall relative performance Δt.  This module holds the pure 
 * :func:`regret` — the Δt lost by trusting the predicted top-k instead of the best trained layout
   within a budget, which is what a user of the recommender actually pays;
 * :func:`real_deltas` / :func:`seed_spread` — Δt averaged over oracle seeds and its noise level,
-  the yardstick for how large a correlation the data can support.
+  the yardstick for how large a correlation the data can support;
+* :func:`per_task_agreement` — each task's estimate against that task's own real Δ, which tells
+  a weak estimate apart from tasks whose gains and losses cancel in the overall Δt.
 
 Everything here is numpy/scipy only (no torch), so it is testable in milliseconds.
 """
@@ -259,6 +261,19 @@ def correlation_report(
     """All three coefficients as plain dicts (JSON-ready), same bootstrap seed for each."""
     return {
         method: asdict(correlation(predicted, real, method, resamples, seed, confidence)) for method in METHODS
+    }
+
+
+def per_task_agreement(
+    estimates: Mapping[str, Sequence[float]], real: Mapping[str, Sequence[float]]
+) -> dict[str, dict[str, float | None]]:
+    """Pearson / Spearman / Kendall (no intervals) of each task's estimated vs real Δ, same layouts."""
+    missing = sorted(set(estimates) ^ set(real))
+    if missing:
+        raise TreeMTLError(f"per-task agreement: tasks {missing} are not on both sides")
+    return {
+        task: {method: correlation(estimates[task], real[task], method, resamples=0).value for method in METHODS}
+        for task in estimates
     }
 
 

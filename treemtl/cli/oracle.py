@@ -147,7 +147,7 @@ def evaluate_ranking(
 
 def run_correlate(args: argparse.Namespace) -> int:
     from treemtl.cost import parse_budget
-    from treemtl.oracle import real_deltas, seed_spread
+    from treemtl.oracle import per_task_agreement, real_deltas, seed_spread
     from treemtl.recommend import costs_of, load_performance_table
 
     config = load_config(args.config)
@@ -171,6 +171,14 @@ def run_correlate(args: argparse.Namespace) -> int:
         for name, scores in methods.items()
     }
     spread = seed_spread(per_seed)
+    trained = sorted(real)
+    absent = [f"est_{task}" for task in config.tasks if f"est_{task}" not in table.columns]
+    if absent:
+        raise TreeMTLError(f"{args.performance_table}: no column {', '.join(absent)} for the config's tasks")
+    agreement = per_task_agreement(
+        {task: table[f"est_{task}"].iloc[trained].tolist() for task in config.tasks},
+        {task: [per_task[i][task] for i in trained] for task in config.tasks},
+    )
     texts = table["layout"].tolist()
     points = [
         {
@@ -183,7 +191,7 @@ def run_correlate(args: argparse.Namespace) -> int:
             "flops_pct": float(table["flops_pct"].iloc[i]),
             "params_pct": float(table["params_pct"].iloc[i]),
         }
-        for i in sorted(real)
+        for i in trained
     ]
     report = {
         "experiment": config.experiment,
@@ -204,6 +212,7 @@ def run_correlate(args: argparse.Namespace) -> int:
             "max_std_id": spread.max_std_id,
         },
         "methods": evaluations,
+        "per_task": agreement,
         "points": points,
     }
     write_json_atomic(args.out, report)
@@ -222,4 +231,7 @@ def run_correlate(args: argparse.Namespace) -> int:
     ours = evaluations["ours"]["correlation"]
     summary = ", ".join(f"{m} {ours[m]['value']:.3f}" if ours[m]["value"] is not None else f"{m} n/a" for m in ours)
     print(f"oracle: {len(real)} layouts; ours: {summary} -> {args.out}")
+    for task, values in agreement.items():
+        pearson = values["pearson"]
+        print(f"  {task}: estimate vs real Δ, Pearson {'n/a' if pearson is None else f'{pearson:.3f}'}")
     return 0

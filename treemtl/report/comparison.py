@@ -199,6 +199,14 @@ def table3(correlation: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows), pd.DataFrame(regrets)
 
 
+def table3_per_task(correlation: Mapping[str, Any]) -> pd.DataFrame:
+    """Each task's estimate against its own real Δ (is a weak overall γ a weak estimate?)."""
+    return pd.DataFrame([
+        {"Task": task, **{method.capitalize(): values.get(method) for method in ("pearson", "spearman", "kendall")}}
+        for task, values in correlation.get("per_task", {}).items()
+    ])
+
+
 def baseline_picks(ctx: Context) -> list[tuple[str, float, int | None, str]]:
     """(method, budget, layout id, note) for ours and each baseline whose output exists."""
     picks: list[tuple[str, float, int | None, str]] = []
@@ -395,6 +403,11 @@ def write_comparison(config: ExperimentConfig, results: str | Path, out: str | P
             rtitle = "Table 3b: regret of each ranking within each budget (Δt points)"
             paths += write_frame(regrets, out / "table3_regret", rtitle)
             sections.append((rtitle, regrets))
+        per_task = table3_per_task(correlation)
+        if not per_task.empty:
+            ptitle = "Table 3c: the recommender's per-task estimates vs each task's real Δ"
+            paths += write_frame(per_task, out / "table3_per_task", ptitle)
+            sections.append((ptitle, per_task))
         paths += method_scatter(ctx, correlation, out)
         figure = cost_accuracy_plot(ctx, correlation, out)
         if figure is not None:
