@@ -126,6 +126,9 @@ def test_yaml_quirks_are_accepted(tmp_path: Path) -> None:
         ({"head": "big"}, "config.yaml: head: expected one of light, aspp"),
         ({"experiment": "a/b"}, "config.yaml: experiment: expected a folder name"),
         ({"seed": -1}, "config.yaml: seed: expected a non-negative integer"),
+        ({"repeat_seeds": [1, 1]}, "config.yaml: repeat_seeds: expected distinct seeds"),
+        ({"seed": 3, "repeat_seeds": [1, 3]}, "config.yaml: repeat_seeds: expected seeds other than seed (3)"),
+        ({"repeat_seeds": 2}, "config.yaml: repeat_seeds: expected a list"),
     ],
 )
 def test_config_errors_name_the_key(data: dict[str, Any], message: str) -> None:

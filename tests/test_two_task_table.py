@@ -90,3 +90,26 @@ def test_zero_reference_metrics_are_left_out() -> None:
     assert value == pytest.approx(100 * (0.2 + 0.0 + 0.1) / 3)
     with pytest.raises(TreeMTLError, match="every reference metric is 0"):
         task_delta("keypoints2d", {"error": 1.0}, {"error": 0.0})
+
+
+def test_repeat_seeds_average_metrics_before_delta(tmp_path: Path) -> None:
+    root = _results(tmp_path / "results", blocks=2)
+    # seed 1: a worse single-task keypoints model and a pair run that is better than the main one
+    _write(single_path(root, "keypoints2d", 1), {"keypoints2d": _scaled("keypoints2d", 1.2)})
+    for task in TASKS[:2]:
+        _write(single_path(root, task, 1), {task: SINGLE[task]})
+    for i, a in enumerate(TASKS):
+        for b in TASKS[i + 1:]:
+            for k in (1, 2):
+                _write(pair_path(root, a, b, k, 1), {a: _scaled(a, 1 + 0.01 * k), b: _scaled(b, 1 - 0.06 * k)})
+    out = tmp_path / "table.csv"
+    assert main(["two-task-table", "--results", str(root), "--tasks", ",".join(TASKS), "--blocks", "2",
+                 "--repeat-seeds", "1", "--out", str(out)]) == 0
+    table = load_two_task_table(out, TASKS, 2)
+    reference = {"error": SINGLE["keypoints2d"]["error"] * 1.1}  # mean of 1.0 and 1.2
+    pair = {"error": SINGLE["keypoints2d"]["error"] * (1 - 0.08)}  # mean of 0.96 and 0.88 at branch 2
+    expected = relative_performance("keypoints2d", pair, reference)
+    assert table.delta[2, 0, 2] == pytest.approx(expected)  # keypoints beside segmentation, branch 2
+    assert expected != pytest.approx(relative_performance("keypoints2d", {"error": 0.096}, SINGLE["keypoints2d"]))
+    with pytest.raises(TreeMTLError, match=r"seed2/metrics.json: missing"):
+        build_two_task_table(root, TASKS, 2, repeat_seeds=[1, 2])

@@ -45,6 +45,10 @@ def test_dry_run_job_counts(config_path: Path, tmp_path: Path) -> None:
         "report": 1,
         "all": 1,
     }
+    repeats = len(config.get("repeat_seeds", []))
+    if repeats:
+        expected["train_single_repeat"] = repeats * num_tasks
+        expected["train_pair_repeat"] = repeats * comb(num_tasks, 2) * num_blocks
     # the train_final jobs appear once the recommend checkpoint has run
     assert counts == expected
     resolved = yaml.safe_load((tmp_path / "results" / config["experiment"] / "config.yaml").read_text())

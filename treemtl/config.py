@@ -111,6 +111,8 @@ class ExperimentConfig:
     experiment: str = "synthetic3"
     tasks: tuple[str, ...] = ("segment_semantic", "depth_zbuffer", "normal")
     seed: int = 0
+    #: Extra seeds of the single- and two-task models; the two-task table averages their metrics.
+    repeat_seeds: tuple[int, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     head: str = "light"
@@ -211,6 +213,7 @@ class _Reader:
                 "experiment": self.name,
                 "tasks": self.tasks,
                 "seed": self.nonneg_int,
+                "repeat_seeds": self.repeat_seeds,
                 "data": self.data,
                 "backbone": self.backbone,
                 "head": self.choice(HEADS),
@@ -220,6 +223,8 @@ class _Reader:
                 "baselines": self.baselines,
             },
         )
+        if config.seed in config.repeat_seeds:
+            raise self.fail("repeat_seeds", f"expected seeds other than seed ({config.seed})", list(config.repeat_seeds))
         for task in config.train.loss_weights:
             if task not in config.tasks:
                 raise self.fail(f"train.loss_weights.{task}", f"task is not in tasks {list(config.tasks)}")
@@ -439,6 +444,9 @@ class _Reader:
         if len(set(seeds)) != len(seeds):
             raise self.fail(path, "expected distinct seeds", list(seeds))
         return seeds
+
+    def repeat_seeds(self, path: str, value: Any) -> tuple[int, ...]:
+        return self.seeds(path, value) if self.sequence(path, value) else ()
 
     def loss_weights(self, path: str, value: Any) -> dict[str, float]:
         raw = self.mapping(path, value)

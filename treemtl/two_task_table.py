@@ -5,7 +5,8 @@ tasks and every branch point k = 1..B, the relative performance (%) of a and of 
 two-task model sharing blocks < k, against the single-task model of the same task and recipe.
 Branch 0 (independent models) is 0 by definition and written explicitly, so the table is
 complete as the estimator expects. Files are read from the workflow's results layout:
-``single/<task>/metrics.json`` and ``pairs/<a>__<b>/branch<k>/metrics.json``.
+``single/<task>/metrics.json`` and ``pairs/<a>__<b>/branch<k>/metrics.json``, plus
+``seed<s>/metrics.json`` inside each of those folders for every repeat seed.
 """
 
 from __future__ import annotations
@@ -26,14 +27,19 @@ from treemtl.tasks import relative_performance
 COLUMNS: tuple[str, ...] = ("task_a", "task_b", "branch", "delta_a", "delta_b")
 
 
-def single_path(results: str | Path, task: str) -> Path:
-    """Metrics of the single-task model of ``task``."""
-    return Path(results) / "single" / task / "metrics.json"
+def _run_folder(folder: Path, repeat_seed: int | None) -> Path:
+    """The main run lives in ``folder``; a repeat with another seed in ``folder/seed<s>``."""
+    return (folder if repeat_seed is None else folder / f"seed{repeat_seed}") / "metrics.json"
 
 
-def pair_path(results: str | Path, task_a: str, task_b: str, branch: int) -> Path:
-    """Metrics of the two-task model of (a, b) branching at ``branch``."""
-    return Path(results) / "pairs" / f"{task_a}__{task_b}" / f"branch{branch}" / "metrics.json"
+def single_path(results: str | Path, task: str, repeat_seed: int | None = None) -> Path:
+    """Metrics of the single-task model of ``task`` (main seed, or one of the repeat seeds)."""
+    return _run_folder(Path(results) / "single" / task, repeat_seed)
+
+
+def pair_path(results: str | Path, task_a: str, task_b: str, branch: int, repeat_seed: int | None = None) -> Path:
+    """Metrics of the two-task model of (a, b) branching at ``branch`` (main seed or a repeat)."""
+    return _run_folder(Path(results) / "pairs" / f"{task_a}__{task_b}" / f"branch{branch}", repeat_seed)
 
 
 def read_metrics(path: str | Path, tasks: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -93,19 +99,33 @@ def _delta(path: Path, task: str, metrics: Mapping[str, float], reference: Mappi
     return value
 
 
-def build_two_task_table(results: str | Path, tasks: Sequence[str], num_blocks: int) -> pd.DataFrame:
-    """Tidy table (columns :data:`COLUMNS`) for every pair of ``tasks`` in their given order."""
+def _mean_of_runs(paths: Sequence[Path], tasks: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per-metric mean over the runs (seeds) of one model."""
+    from treemtl.oracle import mean_metrics
+
+    return mean_metrics([read_metrics(path, tasks) for path in paths])
+
+
+def build_two_task_table(
+    results: str | Path, tasks: Sequence[str], num_blocks: int, repeat_seeds: Sequence[int] = ()
+) -> pd.DataFrame:
+    """Tidy table (columns :data:`COLUMNS`) for every pair of ``tasks`` in their given order.
+
+    With ``repeat_seeds``, every single- and two-task metric is the mean over the main run and the
+    repeats before Δ is taken: one seed's luck would otherwise shift a whole task's column.
+    """
     if len(tasks) < 2:
         raise TreeMTLError(f"a two-task table needs at least two tasks, got {list(tasks)}")
     if num_blocks < 1:
         raise TreeMTLError(f"--blocks must be >= 1, got {num_blocks}")
-    singles = {task: read_metrics(single_path(results, task), [task])[task] for task in tasks}
+    runs: list[int | None] = [None, *repeat_seeds]
+    singles = {task: _mean_of_runs([single_path(results, task, r) for r in runs], [task])[task] for task in tasks}
     rows: list[tuple[str, str, int, float, float]] = []
     for task_a, task_b in combinations(tasks, 2):
         rows.append((task_a, task_b, 0, 0.0, 0.0))
         for branch in range(1, num_blocks + 1):
             path = pair_path(results, task_a, task_b, branch)
-            metrics = read_metrics(path, [task_a, task_b])
+            metrics = _mean_of_runs([pair_path(results, task_a, task_b, branch, r) for r in runs], [task_a, task_b])
             rows.append(
                 (
                     task_a,

@@ -43,6 +43,7 @@ TASK_LIST = ",".join(TASKS)
 NUM_BLOCKS = int(config["backbone"]["blocks"])
 PAIRS = [f"{a}__{b}" for a, b in combinations(TASKS, 2)]
 BRANCHES = list(range(1, NUM_BLOCKS + 1))
+REPEAT_SEEDS = list(config["repeat_seeds"])
 BUDGETS = [f"{float(budget):g}" for budget in config["recommend"]["budgets"]]
 SYNTHETIC = config["data"]["dataset"] == "synthetic"
 
@@ -81,6 +82,7 @@ wildcard_constraints:
     task="|".join(TASKS),
     pair="|".join(PAIRS) or "[^/]+",
     branch=r"\d+",
+    repeat_seed=r"\d+",
     budget=r"\d+(\.\d+)?",
     layout_id=r"\d+",
 
@@ -96,6 +98,16 @@ def pair_metrics():
         f"{RESULTS}/pairs/{pair}/branch{branch}/metrics.json"
         for pair in PAIRS
         for branch in BRANCHES
+    ]
+
+
+def repeat_metrics():
+    """metrics.json of the repeat-seed runs of every single- and two-task model."""
+    folders = [f"{RESULTS}/single/{task}" for task in TASKS] + [
+        f"{RESULTS}/pairs/{pair}/branch{branch}" for pair in PAIRS for branch in BRANCHES
+    ]
+    return [
+        f"{folder}/seed{seed}/metrics.json" for seed in REPEAT_SEEDS for folder in folders
     ]
 
 

@@ -9,6 +9,7 @@ rule two_task_table:
     input:
         singles=single_metrics(),
         pairs=pair_metrics(),
+        repeats=repeat_metrics(),
     output:
         report(
             TWO_TASK_TABLE,
@@ -18,6 +19,7 @@ rule two_task_table:
     params:
         tasks=TASK_LIST,
         blocks=NUM_BLOCKS,
+        repeat_seeds=",".join(str(seed) for seed in REPEAT_SEEDS) or "''",
         results=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
     log:
         f"{RESULTS}/logs/two_task_table.log",
@@ -25,7 +27,8 @@ rule two_task_table:
         ENV
     shell:
         "treemtl two-task-table --results {params.results} --tasks {params.tasks}"
-        " --blocks {params.blocks} --out {output} > {log} 2>&1"
+        " --blocks {params.blocks} --repeat-seeds {params.repeat_seeds}"
+        " --out {output} > {log} 2>&1"
 
 
 rule weights:
