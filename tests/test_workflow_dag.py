@@ -108,13 +108,15 @@ def test_error_found_by_treemtl_config_stops_the_run(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("profile", ["gpu", "slurm"])
 def test_profiles_give_each_training_one_gpu(profile: str, tmp_path: Path) -> None:
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["repeat_seeds"] = [1]
     configfile = tmp_path / "config.yaml"
-    shutil.copy(REPO / "config" / "config.yaml", configfile)
+    configfile.write_text(yaml.safe_dump(config))
     done = snakemake(tmp_path, "--configfile", str(configfile), "--profile",
                      str(REPO / "workflow" / "profiles" / profile), "--dry-run")
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    assert output.count("treemtl gpu-slot --gpus 1 -- treemtl train") == 3 + 15
+    assert output.count("treemtl gpu-slot --gpus 1 -- treemtl train") == 2 * (3 + 15)  # main runs and repeats
     assert "treemtl gpu-slot --gpus 0" not in output
     if profile == "slurm":
-        assert output.count("gpu=1, cpus_per_gpu=8") == 3 + 15
+        assert output.count("gpu=1, cpus_per_gpu=8") == 2 * (3 + 15)

@@ -155,6 +155,9 @@ def run_correlate(args: argparse.Namespace) -> int:
     table = load_performance_table(args.performance_table)
     if list(table["id"]) != list(range(len(table))):
         raise TreeMTLError(f"{args.performance_table}: expected one row per layout id in id order")
+    absent = [f"est_{task}" for task in config.tasks if f"est_{task}" not in table.columns]
+    if absent:
+        raise TreeMTLError(f"{args.performance_table}: no column {', '.join(absent)} for the config's tasks")
     per_seed, per_task = real_results(config, args.results, ids, args.allow_missing)
     if len(per_seed) < 3:
         raise TreeMTLError(f"{args.results}: only {len(per_seed)} oracle layouts trained; need at least 3 to correlate")
@@ -172,9 +175,6 @@ def run_correlate(args: argparse.Namespace) -> int:
     }
     spread = seed_spread(per_seed)
     trained = sorted(real)
-    absent = [f"est_{task}" for task in config.tasks if f"est_{task}" not in table.columns]
-    if absent:
-        raise TreeMTLError(f"{args.performance_table}: no column {', '.join(absent)} for the config's tasks")
     agreement = per_task_agreement(
         {task: table[f"est_{task}"].iloc[trained].tolist() for task in config.tasks},
         {task: [per_task[i][task] for i in trained] for task in config.tasks},
