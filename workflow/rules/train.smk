@@ -79,10 +79,7 @@ use rule train_single as train_single_repeat with:
         metrics=f"{RESULTS}/single/{{task}}/seed{{repeat_seed}}/metrics.json",
         model=f"{RESULTS}/single/{{task}}/seed{{repeat_seed}}/model.pt",
     params:
-        recipe=RECIPE,
-        layout=single_layout(),
         seed=lambda wildcards: int(wildcards.repeat_seed),
-        out=lambda wildcards, output: os.path.dirname(output.metrics),
     log:
         f"{RESULTS}/logs/single/{{task}}/seed{{repeat_seed}}.log",
     benchmark:
@@ -94,14 +91,7 @@ use rule train_pair as train_pair_repeat with:
         metrics=f"{RESULTS}/pairs/{{pair}}/branch{{branch}}/seed{{repeat_seed}}/metrics.json",
         model=f"{RESULTS}/pairs/{{pair}}/branch{{branch}}/seed{{repeat_seed}}/model.pt",
     params:
-        recipe=RECIPE,
-        tasks=lambda wildcards: pair_tasks(wildcards.pair),
-        layout=two_task_layout,
         seed=lambda wildcards: int(wildcards.repeat_seed),
-        reference=lambda wildcards, input: " ".join(
-            f"--reference {path}" for path in input.reference
-        ),
-        out=lambda wildcards, output: os.path.dirname(output.metrics),
     log:
         f"{RESULTS}/logs/pairs/{{pair}}/branch{{branch}}/seed{{repeat_seed}}.log",
     benchmark:
