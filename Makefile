@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/python -m treemtl.run_workflow --configfile $(CONFIG) --cores $(CORES)
+	$(BIN)/python -m treemtl.execution.run_workflow --configfile $(CONFIG) --cores $(CORES)
 
 test: install
 	$(BIN)/python -m pytest -q

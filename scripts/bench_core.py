@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from treemtl import layout
+from treemtl.core import layout
 from treemtl.cli.enumerate import render
-from treemtl.cost import BlockProfile, parse_budget
-from treemtl.estimator import TwoTaskTable
-from treemtl.recommend import performance_table, top_k
+from treemtl.core.cost import BlockProfile, parse_budget
+from treemtl.core.estimator import TwoTaskTable
+from treemtl.core.recommend import performance_table, top_k
 
 TARGETS = {(5, 5): 0.5, (6, 5): 5.0}
 

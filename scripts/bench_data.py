@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--keep", default=None, help="write the dataset here and keep it (default: temporary folder)")
     args = parser.parse_args()
 
-    from treemtl.data.synthetic import SynthSpec, generate_image, write_dataset
+    from treemtl.training.data.synthetic import SynthSpec, generate_image, write_dataset
 
     start = time.perf_counter()
     for i in range(20):
@@ -55,7 +55,7 @@ def main() -> None:
         import torch
         from torch.utils.data import DataLoader
 
-        from treemtl.data.synthetic import SyntheticDataset
+        from treemtl.training.data.synthetic import SyntheticDataset
 
         torch.set_num_threads(1)
         start = time.perf_counter()

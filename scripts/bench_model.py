@@ -8,11 +8,11 @@ from types import SimpleNamespace
 
 import torch
 
-from treemtl.backbones import build_backbone
-from treemtl.detect import detect_blocks, split_backbone
-from treemtl.layout import Layout
-from treemtl.model import TreeMTLModel, build_heads
-from treemtl.profiling import model_flops, profile_blocks, profile_heads, tree_model_flops
+from treemtl.nets.backbones import build_backbone
+from treemtl.nets.detect import detect_blocks, split_backbone
+from treemtl.core.layout import Layout
+from treemtl.nets.model import TreeMTLModel, build_heads
+from treemtl.nets.profiling import model_flops, profile_blocks, profile_heads, tree_model_flops
 
 TASKS5 = ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
 

@@ -14,11 +14,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from treemtl.baselines.task_grouping import best_cover, best_partition
-from treemtl.baselines.what_to_share import layout_costs
-from treemtl.cost import BlockProfile, layout_costs as cost_arrays
-from treemtl.layout import enumerate_layouts, layout_space
-from treemtl.oracle import correlation_report, layout_strata, stratified_sample
+from treemtl.evaluation.baselines.task_grouping import best_cover, best_partition
+from treemtl.evaluation.baselines.what_to_share import layout_costs
+from treemtl.core.cost import BlockProfile, layout_costs as cost_arrays
+from treemtl.core.layout import enumerate_layouts, layout_space
+from treemtl.evaluation.oracle import correlation_report, layout_strata, stratified_sample
 
 
 def timed(label: str, action: Callable[[], object]) -> object:

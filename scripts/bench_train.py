@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from treemtl.config import ExperimentConfig, config_from_dict, load_config
-from treemtl.data.synthetic import SynthSpec, write_dataset
-from treemtl.layout import Layout
-from treemtl.tasks import delta_overall
-from treemtl.train import train
+from treemtl.training.config import ExperimentConfig, config_from_dict, load_config
+from treemtl.training.data.synthetic import SynthSpec, write_dataset
+from treemtl.core.layout import Layout
+from treemtl.training.tasks import delta_overall
+from treemtl.training.trainer import train
 
 ALL_TASKS = ["segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture"]
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from treemtl.backbones import STAGES_ATTR, build_backbone, small_cnn
+from treemtl.nets.backbones import STAGES_ATTR, build_backbone, small_cnn
 from treemtl.errors import TreeMTLError
 
 
@@ -48,7 +48,7 @@ def test_torchvision_feature_extractors_drop_the_classifier(name: str, channels:
 
 
 def test_user_factory_and_unknown_names() -> None:
-    model = build_backbone("treemtl.backbones:small_cnn")
+    model = build_backbone("treemtl.nets.backbones:small_cnn")
     assert _params(model) == _params(small_cnn())
     with pytest.raises(TreeMTLError, match="unknown backbone"):
         build_backbone("resnet9000")

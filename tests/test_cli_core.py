@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from treemtl.cli import main
-from treemtl.layout import Layout, enumerate_layouts
+from treemtl.core.layout import Layout, enumerate_layouts
 
 FRACTIONS = "0.0057,0.0404,0.0507,0.3093,0.5939"
 

@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from treemtl.baselines.what_to_share import layout_costs
+from treemtl.evaluation.baselines.what_to_share import layout_costs
 from treemtl.cli import baselines as baselines_cli
 from treemtl.cli import oracle as oracle_cli
-from treemtl.estimator import TwoTaskTable, write_tidy_csv
-from treemtl.layout import enumerate_layouts
-from treemtl.recommend import performance_table, write_performance_table
-from treemtl.report.comparison import table3
-from treemtl.tasks import get_task
+from treemtl.core.estimator import TwoTaskTable, write_tidy_csv
+from treemtl.core.layout import enumerate_layouts
+from treemtl.core.recommend import performance_table, write_performance_table
+from treemtl.evaluation.report.comparison import table3
+from treemtl.training.tasks import get_task
 
 TASKS = ("segment_semantic", "depth_zbuffer", "normal")
 BLOCKS = 3

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from treemtl.config import (
+from treemtl.training.config import (
     ExperimentConfig,
     TrainConfig,
     config_from_dict,

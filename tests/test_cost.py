@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from treemtl.cost import BlockProfile, Budget, layout_costs, parse_budget
+from treemtl.core.cost import BlockProfile, Budget, layout_costs, parse_budget
 from treemtl.errors import TreeMTLError
-from treemtl.layout import enumerate_layouts, layout_space
+from treemtl.core.layout import enumerate_layouts, layout_space
 
 PAPER_FRACTIONS = (0.0057, 0.0404, 0.0507, 0.3093, 0.5939)
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from treemtl.data import build_dataset
-from treemtl.data.nyuv2 import NYUv2AdaShare, NYUv2Mtan
+from treemtl.training.data import build_dataset
+from treemtl.training.data.nyuv2 import NYUv2AdaShare, NYUv2Mtan
 from treemtl.errors import TreeMTLError
 
 TASKS = ["segment_semantic", "depth_zbuffer", "normal"]
@@ -162,7 +162,7 @@ def test_mtan_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_build_dataset_picks_the_nyuv2_loaders(tmp_path: Path) -> None:
-    from treemtl.config import config_from_dict
+    from treemtl.training.config import config_from_dict
 
     _adashare(tmp_path / "ada")
     _mtan(tmp_path / "mtan")

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from treemtl.data import build_dataset
-from treemtl.data import synthetic as syn
+from treemtl.training.data import build_dataset
+from treemtl.training.data import synthetic as syn
 from treemtl.errors import TreeMTLError
 
 SIZE = 48
@@ -200,7 +200,7 @@ def test_reading_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_build_dataset_synthetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from treemtl.config import config_from_dict
+    from treemtl.training.config import config_from_dict
 
     monkeypatch.chdir(tmp_path)
     config = config_from_dict({"experiment": "tiny", "data": {"dataset": "synthetic", "synthetic": {"n_train": 7, "n_val": 3, "size": 24, "seed": 1}}})

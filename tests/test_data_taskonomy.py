@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from treemtl.data import build_dataset
-from treemtl.data.taskonomy import TASKS, Taskonomy
+from treemtl.training.data import build_dataset
+from treemtl.training.data.taskonomy import TASKS, Taskonomy
 from treemtl.errors import TreeMTLError
 
 S = 16
@@ -120,7 +120,7 @@ def test_errors_name_the_file(root: Path) -> None:
 
 
 def test_build_dataset_picks_taskonomy(root: Path) -> None:
-    from treemtl.config import config_from_dict
+    from treemtl.training.config import config_from_dict
 
     config = config_from_dict({"data": {"dataset": "taskonomy", "root": str(root), "options": OPTIONS}})
     ds = build_dataset(config, "val", ["keypoints2d", "segment_semantic"])

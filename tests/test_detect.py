@@ -12,9 +12,9 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from treemtl.backbones import build_backbone
+from treemtl.nets.backbones import build_backbone
 from treemtl.cli import main
-from treemtl.detect import (
+from treemtl.nets.detect import (
     FineBlockInfo,
     balance_flops,
     check_composition,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from treemtl.errors import TreeMTLError
-from treemtl.estimator import (
+from treemtl.core.estimator import (
     TwoTaskTable,
     estimate_tasks,
     load_two_task_table,
@@ -20,7 +20,7 @@ from treemtl.estimator import (
     task_weights,
     write_tidy_csv,
 )
-from treemtl.layout import enumerate_layouts, layout_space
+from treemtl.core.layout import enumerate_layouts, layout_space
 
 
 def _ranking(table: TwoTaskTable) -> list[int]:
@@ -118,7 +118,7 @@ def test_weights_follow_entropy() -> None:
 def test_core_does_not_import_torch() -> None:
     import subprocess
 
-    code = "import sys, treemtl.recommend, treemtl.cost, treemtl.estimator, treemtl.layout; print('torch' in sys.modules)"
+    code = "import sys, treemtl.core.recommend, treemtl.core.cost, treemtl.core.estimator, treemtl.core.layout; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from treemtl.errors import TreeMTLError
-from treemtl.gpu_slot import acquire, candidate_devices, default_lock_dir, gpu_count, run_on_gpus, try_lock
+from treemtl.execution.gpu_slot import acquire, candidate_devices, default_lock_dir, gpu_count, run_on_gpus, try_lock
 
 #: The allocator as a job wrapper would run it (the library call behind ``treemtl gpu-slot``),
 #: without the CLI's start-up imports, so the timing assertions stay meaningful on a busy machine.
-SLOT = "import sys; from treemtl.gpu_slot import run_on_gpus; run_on_gpus(sys.argv[2:], int(sys.argv[1]))"
+SLOT = "import sys; from treemtl.execution.gpu_slot import run_on_gpus; run_on_gpus(sys.argv[2:], int(sys.argv[1]))"
 HOLDER = (
     "import os, sys, time; "
     "open(sys.argv[1], 'w').write(os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')); "

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from treemtl.errors import TreeMTLError
-from treemtl.heads import ASPPHead, build_head
+from treemtl.nets.heads import ASPPHead, build_head
 
 
 @pytest.mark.parametrize("kind", ["light", "aspp"])

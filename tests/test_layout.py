@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from treemtl.errors import TreeMTLError
-from treemtl.layout import (
+from treemtl.core.layout import (
     Layout,
     count_chains,
     enumerate_layouts,

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from treemtl.detect import split_backbone
+from treemtl.nets.detect import split_backbone
 from treemtl.errors import TreeMTLError
-from treemtl.layout import Layout
-from treemtl.model import TreeMTLModel, build_heads, build_model, group_key, task_output_channels
+from treemtl.core.layout import Layout
+from treemtl.nets.model import TreeMTLModel, build_heads, build_model, group_key, task_output_channels
 
 TASKS = ("segment_semantic", "depth_zbuffer", "normal")
 

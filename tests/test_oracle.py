@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from treemtl.errors import TreeMTLError
-from treemtl.oracle import (
+from treemtl.evaluation.oracle import (
     correlation,
     correlation_report,
     layout_strata,
@@ -127,7 +127,7 @@ def test_stratified_sample_keeps_rare_strata() -> None:
 def test_vectorized_bootstrap_matches_scipy(method: str) -> None:
     from scipy import stats
 
-    from treemtl.oracle import bootstrap_statistics
+    from treemtl.evaluation.oracle import bootstrap_statistics
 
     rng = np.random.default_rng(4)
     x = np.round(rng.normal(size=12), 1)  # rounding creates ties, as duplicates in resamples do
@@ -142,7 +142,7 @@ def test_vectorized_bootstrap_matches_scipy(method: str) -> None:
 def test_trained_metrics_prefers_oracle_mean_then_final(tmp_path) -> None:
     import json
 
-    from treemtl.oracle import oracle_path, oracle_runs, trained_metrics
+    from treemtl.evaluation.oracle import oracle_path, oracle_runs, trained_metrics
 
     def write(path, value: float) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from treemtl.detect import split_backbone
-from treemtl.layout import Layout, enumerate_layouts
-from treemtl.model import TreeMTLModel, build_heads
-from treemtl.profiling import (
+from treemtl.nets.detect import split_backbone
+from treemtl.core.layout import Layout, enumerate_layouts
+from treemtl.nets.model import TreeMTLModel, build_heads
+from treemtl.nets.profiling import (
     count_flops,
     count_params,
     layout_cost,

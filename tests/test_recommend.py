@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from treemtl.cost import BlockProfile, parse_budget
-from treemtl.estimator import TwoTaskTable, load_two_task_table
-from treemtl.layout import layout_space
-from treemtl.recommend import (
+from treemtl.core.cost import BlockProfile, parse_budget
+from treemtl.core.estimator import TwoTaskTable, load_two_task_table
+from treemtl.core.layout import layout_space
+from treemtl.core.recommend import (
     load_performance_table,
     pareto_front,
     performance_table,

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from treemtl.cost import BlockProfile, parse_budget
+from treemtl.core.cost import BlockProfile, parse_budget
 from treemtl.errors import TreeMTLError
-from treemtl.estimator import load_two_task_table
-from treemtl.layout import Layout
-from treemtl.recommend import performance_table, top_k
-from treemtl.report.recommendations import write_report
-from treemtl.report.tables import latex_escape, to_latex, to_markdown
-from treemtl.tasks import relative_performance
+from treemtl.core.estimator import load_two_task_table
+from treemtl.core.layout import Layout
+from treemtl.core.recommend import performance_table, top_k
+from treemtl.evaluation.report.recommendations import write_report
+from treemtl.evaluation.report.tables import latex_escape, to_latex, to_markdown
+from treemtl.training.tasks import relative_performance
 
 TASKS = ["segment_semantic", "normal", "depth_zbuffer"]  # the paper's NYUv2 task order
 SINGLE = {

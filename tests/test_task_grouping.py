@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from treemtl.baselines.task_grouping import (
+from treemtl.evaluation.baselines.task_grouping import (
     all_shared_gains,
     best_cover,
     best_partition,
@@ -17,8 +17,8 @@ from treemtl.baselines.task_grouping import (
     set_partitions,
 )
 from treemtl.errors import TreeMTLError
-from treemtl.estimator import TwoTaskTable
-from treemtl.layout import Layout
+from treemtl.core.estimator import TwoTaskTable
+from treemtl.core.layout import Layout
 
 # G[t, u]: Δ of t when it shares the whole backbone with u. 0-1 help each other, 2 hurts everyone.
 GAINS = np.array(

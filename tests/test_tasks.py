@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from treemtl.errors import TreeMTLError
-from treemtl.tasks import (
+from treemtl.training.tasks import (
     TASKS,
     delta_overall,
     depth_loss,

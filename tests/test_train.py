@@ -11,10 +11,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from treemtl.checkpoint import load_resume
-from treemtl.config import ExperimentConfig, config_from_dict
+from treemtl.training.checkpoint import load_resume
+from treemtl.training.config import ExperimentConfig, config_from_dict
 from treemtl.errors import TreeMTLError
-from treemtl.train import EpochBatchSampler, epoch_order, evaluate, train, validation_score
+from treemtl.training.trainer import EpochBatchSampler, epoch_order, evaluate, train, validation_score
 
 TASKS = ["segment_semantic", "depth_zbuffer"]
 
@@ -190,7 +190,7 @@ def test_bad_iters_and_device(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def synthetic_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from treemtl.data.synthetic import SynthSpec, write_dataset
+    from treemtl.training.data.synthetic import SynthSpec, write_dataset
 
     root = tmp_path_factory.mktemp("synth")
     write_dataset(root / "data", SynthSpec(n_train=32, n_val=16, size=32, seed=0), workers=1, contact_sheet=False)
@@ -210,7 +210,7 @@ def synthetic_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_cli_train_and_evaluate_end_to_end(synthetic_config: Path, tmp_path: Path) -> None:
     from treemtl.cli import main
-    from treemtl.train import load_trained
+    from treemtl.training.trainer import load_trained
 
     out = tmp_path / "run"
     code = main(["train", "--config", str(synthetic_config), "--tasks", "segment_semantic,normal", "--layout", "id:3",
@@ -245,8 +245,8 @@ def test_cli_rejects_mismatched_layouts(synthetic_config: Path, tmp_path: Path, 
 
 
 def test_real_model_resume_matches_uninterrupted_run(synthetic_config: Path, tmp_path: Path) -> None:
-    from treemtl.config import load_config
-    from treemtl.layout import Layout
+    from treemtl.training.config import load_config
+    from treemtl.core.layout import Layout
 
     config = load_config(synthetic_config)
     tasks = ["segment_semantic", "depth_zbuffer"]

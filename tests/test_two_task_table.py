@@ -9,9 +9,9 @@ import pytest
 
 from treemtl.cli import main
 from treemtl.errors import TreeMTLError
-from treemtl.estimator import load_two_task_table
-from treemtl.tasks import relative_performance
-from treemtl.two_task_table import COLUMNS, build_two_task_table, pair_path, single_path, task_delta
+from treemtl.core.estimator import load_two_task_table
+from treemtl.training.tasks import relative_performance
+from treemtl.evaluation.two_task_table import COLUMNS, build_two_task_table, pair_path, single_path, task_delta
 
 TASKS = ["segment_semantic", "depth_zbuffer", "keypoints2d"]
 SINGLE = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from treemtl.baselines.what_to_share import (
+from treemtl.evaluation.baselines.what_to_share import (
     affinity_from_features,
     affinity_tensor,
     best_within_budget,
@@ -15,7 +15,7 @@ from treemtl.baselines.what_to_share import (
     upper_triangle,
 )
 from treemtl.errors import TreeMTLError
-from treemtl.layout import Layout
+from treemtl.core.layout import Layout
 
 
 def test_three_image_rdm_by_hand() -> None:
@@ -82,9 +82,9 @@ def test_affinity_tensor_is_symmetric_with_unit_diagonal() -> None:
 def test_extract_block_features_from_single_task_model() -> None:
     import torch
 
-    from treemtl.baselines.what_to_share import extract_block_features
-    from treemtl.config import config_from_dict
-    from treemtl.model import build_model
+    from treemtl.evaluation.baselines.what_to_share import extract_block_features
+    from treemtl.training.config import config_from_dict
+    from treemtl.nets.model import build_model
 
     config = config_from_dict({"backbone": {"input_size": [3, 32, 32], "blocks": 3}})
     torch.manual_seed(0)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from treemtl.atomic import write_json_atomic, write_text_atomic
-from treemtl.config import ExperimentConfig, load_config
+from treemtl.training.config import ExperimentConfig, load_config
 from treemtl.errors import TreeMTLError
 
 
@@ -60,8 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _budget_masks(config: ExperimentConfig, profile_path: str | None) -> tuple[dict[float, np.ndarray], Any]:
     """Per-budget feasibility over all layout ids, and the cost arrays, from a blocks.json profile."""
-    from treemtl.cost import BlockProfile, layout_costs, parse_budget
-    from treemtl.layout import layout_space
+    from treemtl.core.cost import BlockProfile, layout_costs, parse_budget
+    from treemtl.core.layout import layout_space
 
     num_tasks, num_blocks = len(config.tasks), config.backbone.blocks
     profile = BlockProfile.for_blocks(profile_path, num_blocks)
@@ -74,7 +74,7 @@ def _held_out_images(config: ExperimentConfig, count: int) -> Any:
     """K validation images, a seeded subset so every task's model sees the same ones."""
     import torch
 
-    from treemtl.data import build_dataset
+    from treemtl.training.data import build_dataset
 
     dataset = build_dataset(config, "val", config.tasks[:1])
     if len(dataset) < 2:
@@ -85,9 +85,9 @@ def _held_out_images(config: ExperimentConfig, count: int) -> Any:
 
 
 def run_what_to_share(args: argparse.Namespace) -> int:
-    from treemtl.baselines.what_to_share import affinity_from_features, best_within_budget, extract_block_features, layout_costs
-    from treemtl.layout import enumerate_layouts
-    from treemtl.train import load_trained
+    from treemtl.evaluation.baselines.what_to_share import affinity_from_features, best_within_budget, extract_block_features, layout_costs
+    from treemtl.core.layout import enumerate_layouts
+    from treemtl.training.trainer import load_trained
 
     import torch
 
@@ -143,9 +143,9 @@ def run_what_to_share(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- Task-Grouping
 def run_task_grouping(args: argparse.Namespace) -> int:
-    from treemtl.baselines.task_grouping import all_shared_gains, best_cover, best_partition, budget_groups, grouping_of, grouping_score
-    from treemtl.estimator import load_two_task_table
-    from treemtl.layout import Layout, enumerate_layouts, layout_id
+    from treemtl.evaluation.baselines.task_grouping import all_shared_gains, best_cover, best_partition, budget_groups, grouping_of, grouping_score
+    from treemtl.core.estimator import load_two_task_table
+    from treemtl.core.layout import Layout, enumerate_layouts, layout_id
 
     config = load_config(args.config)
     tasks = config.tasks
@@ -187,7 +187,7 @@ def run_task_grouping(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- compare
 def run_compare(args: argparse.Namespace) -> int:
-    from treemtl.report.comparison import write_comparison
+    from treemtl.evaluation.report.comparison import write_comparison
 
     config = load_config(args.config)
     paths = write_comparison(config, args.results, args.out, top=args.top)
@@ -196,7 +196,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from treemtl.report.comparison import Context, needed_ids
+    from treemtl.evaluation.report.comparison import Context, needed_ids
 
     config = load_config(args.config)
     ids = needed_ids(Context(config, args.results), top=args.top)

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.data_command == "synth":
-        from treemtl.data.synthetic import TASKS, SynthSpec, write_dataset
+        from treemtl.training.data.synthetic import TASKS, SynthSpec, write_dataset
 
         tasks = TASKS if args.tasks is None else tuple(t.strip() for t in args.tasks.split(",") if t.strip())
         spec = SynthSpec(n_train=args.n, n_val=args.n_val, size=args.size, seed=args.seed, tasks=tasks)
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     if args.data_command == "sheet":
-        from treemtl.data.sheet import save_contact_sheet
+        from treemtl.training.data.sheet import save_contact_sheet
 
         if args.count < 1:
             raise TreeMTLError(f"--count must be at least 1, got {args.count}")
@@ -68,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     """Open both splits and read their first item, so a wrong path or format fails before training."""
     from treemtl.atomic import write_json_atomic
-    from treemtl.config import load_config
-    from treemtl.data import SPLITS, build_dataset
-    from treemtl.tasks import parse_tasks
+    from treemtl.training.config import load_config
+    from treemtl.training.data import SPLITS, build_dataset
+    from treemtl.training.tasks import parse_tasks
 
     config = load_config(args.config)
     tasks = list(config.tasks) if args.tasks is None else list(parse_tasks(args.tasks))

@@ -49,7 +49,7 @@ def _backbone(args: argparse.Namespace) -> tuple[_Backbone, str, tuple[str, ...]
     name, size, blocks, add, remove, weights = "small_cnn", (3, 64, 64), 5, (), (), None
     head, tasks = "light", DEFAULT_TASKS
     if args.config:
-        from treemtl.config import load_config
+        from treemtl.training.config import load_config
 
         config = load_config(args.config)
         b = config.backbone
@@ -78,9 +78,9 @@ def _backbone(args: argparse.Namespace) -> tuple[_Backbone, str, tuple[str, ...]
 
 
 def run(args: argparse.Namespace) -> int:
-    from treemtl.detect import split_backbone
-    from treemtl.model import build_heads
-    from treemtl.profiling import profile_heads
+    from treemtl.nets.detect import split_backbone
+    from treemtl.nets.model import build_heads
+    from treemtl.nets.profiling import profile_heads
 
     backbone, head, tasks = _backbone(args)
     split = split_backbone(backbone)

@@ -7,7 +7,7 @@ import json
 import sys
 
 from treemtl.errors import TreeMTLError
-from treemtl.layout import layout_space
+from treemtl.core.layout import layout_space
 from treemtl.atomic import write_text_atomic
 
 

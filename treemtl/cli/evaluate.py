@@ -6,7 +6,7 @@ import argparse
 import time
 
 from treemtl.atomic import write_json_atomic
-from treemtl.config import load_config
+from treemtl.training.config import load_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from treemtl.data import build_dataset
-    from treemtl.train import evaluate, load_trained, resolve_device
+    from treemtl.training.data import build_dataset
+    from treemtl.training.trainer import evaluate, load_trained, resolve_device
 
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))

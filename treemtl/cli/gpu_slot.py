@@ -1,4 +1,4 @@
-"""``treemtl gpu-slot``: run a command on free GPU(s), one job per GPU (see treemtl.gpu_slot)."""
+"""``treemtl gpu-slot``: run a command on free GPU(s), one job per GPU (see treemtl.execution.gpu_slot)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from treemtl.gpu_slot import run_on_gpus
+    from treemtl.execution.gpu_slot import run_on_gpus
 
     command = list(args.command)
     if command and command[0] == "--":

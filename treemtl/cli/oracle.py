@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from treemtl.atomic import write_json_atomic, write_text_atomic
-from treemtl.config import ExperimentConfig, load_config
+from treemtl.training.config import ExperimentConfig, load_config
 from treemtl.errors import TreeMTLError
 
 
@@ -51,10 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # --------------------------------------------------------------------------- sample
 def run_sample(args: argparse.Namespace) -> int:
-    from treemtl.baselines.references import reference_ids
-    from treemtl.cost import BlockProfile, layout_costs
-    from treemtl.layout import layout_space
-    from treemtl.oracle import layout_strata, stratified_sample
+    from treemtl.evaluation.baselines.references import reference_ids
+    from treemtl.core.cost import BlockProfile, layout_costs
+    from treemtl.core.layout import layout_space
+    from treemtl.evaluation.oracle import layout_strata, stratified_sample
 
     config = load_config(args.config)
     num_tasks, num_blocks = len(config.tasks), config.backbone.blocks
@@ -103,8 +103,8 @@ def read_scores(path: str | Path, column: str = "score") -> dict[int, float]:
 # --------------------------------------------------------------------------- correlate
 def real_results(config: ExperimentConfig, results: str | Path, ids: Sequence[int], allow_missing: bool) -> tuple[dict[int, dict[int, float]], dict[int, dict[str, float]]]:
     """Per (layout, seed) real Δt and per-layout per-task Δ (mean over seeds) of the oracle runs."""
-    from treemtl.oracle import oracle_runs, overall_delta, single_reference
-    from treemtl.tasks import relative_performance
+    from treemtl.evaluation.oracle import oracle_runs, overall_delta, single_reference
+    from treemtl.training.tasks import relative_performance
 
     reference = single_reference(results, config.tasks)
     runs = oracle_runs(results, ids, config.oracle.seeds, allow_missing=allow_missing)
@@ -131,7 +131,7 @@ def evaluate_ranking(
     top_k: int,
 ) -> dict[str, Any]:
     """Correlations and regret of one method's scores on the oracle layouts it scores."""
-    from treemtl.oracle import correlation_report, regret_report
+    from treemtl.evaluation.oracle import correlation_report, regret_report
 
     ids = sorted(i for i in real if i in scores)
     predicted = [scores[i] for i in ids]
@@ -146,9 +146,9 @@ def evaluate_ranking(
 
 
 def run_correlate(args: argparse.Namespace) -> int:
-    from treemtl.cost import parse_budget
-    from treemtl.oracle import per_task_agreement, real_deltas, seed_spread
-    from treemtl.recommend import costs_of, load_performance_table
+    from treemtl.core.cost import parse_budget
+    from treemtl.evaluation.oracle import per_task_agreement, real_deltas, seed_spread
+    from treemtl.core.recommend import costs_of, load_performance_table
 
     config = load_config(args.config)
     ids = read_sample(args.sample)
@@ -217,7 +217,7 @@ def run_correlate(args: argparse.Namespace) -> int:
     }
     write_json_atomic(args.out, report)
     if args.scatter:
-        from treemtl.report.comparison import scatter_plot
+        from treemtl.evaluation.report.comparison import scatter_plot
 
         scatter_plot(
             [p["predicted"] for p in points],

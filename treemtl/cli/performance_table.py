@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from treemtl.cli.recommend import add_table_arguments, load_inputs
-from treemtl.recommend import performance_table, write_performance_table
+from treemtl.core.recommend import performance_table, write_performance_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -8,11 +8,11 @@ import sys
 
 import pandas as pd
 
-from treemtl.cost import BlockProfile, parse_budget
+from treemtl.core.cost import BlockProfile, parse_budget
 from treemtl.errors import TreeMTLError
-from treemtl.estimator import TwoTaskTable, load_two_task_table
-from treemtl.layout import Layout
-from treemtl.recommend import performance_table, task_columns, top_k
+from treemtl.core.estimator import TwoTaskTable, load_two_task_table
+from treemtl.core.layout import Layout
+from treemtl.core.recommend import performance_table, task_columns, top_k
 
 
 def add_table_arguments(parser: argparse.ArgumentParser) -> None:

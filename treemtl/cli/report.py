@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from treemtl.report.recommendations import write_report
+    from treemtl.evaluation.report.recommendations import write_report
 
     out = Path(args.out) if args.out else Path(args.results) / "report"
     files = write_report(args.config, args.results, out)

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from treemtl.config import load_config
+from treemtl.training.config import load_config
 from treemtl.errors import TreeMTLError
-from treemtl.tasks import parse_tasks
+from treemtl.training.tasks import parse_tasks
 
 if TYPE_CHECKING:
-    from treemtl.layout import Layout
+    from treemtl.core.layout import Layout
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def resolve_layout(text: str, num_tasks: int, num_blocks: int) -> Layout:
     """Layout text or ``id:N``, checked against the number of tasks and configured blocks."""
-    from treemtl.layout import Layout, layout_from_id
+    from treemtl.core.layout import Layout, layout_from_id
 
     text = text.strip()
     if text.startswith("id:"):
@@ -68,7 +68,7 @@ def read_reference(paths: list[str]) -> dict[str, dict[str, float]] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from treemtl.train import train
+    from treemtl.training.trainer import train
 
     config = load_config(args.config)
     tasks = parse_tasks(args.tasks)

@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from treemtl.report.tables import write_csv
-    from treemtl.two_task_table import build_two_task_table
+    from treemtl.evaluation.report.tables import write_csv
+    from treemtl.evaluation.two_task_table import build_two_task_table
 
     tasks = [name.strip() for name in args.tasks.split(",")]
     if not all(tasks) or len(set(tasks)) != len(tasks):

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from treemtl.cli.recommend import split_names
-from treemtl.estimator import SVD_DELAY, SVD_ORDER, load_two_task_table, pair_entropies, task_weights
+from treemtl.core.estimator import SVD_DELAY, SVD_ORDER, load_two_task_table, pair_entropies, task_weights
 from treemtl.atomic import write_text_atomic
 
 

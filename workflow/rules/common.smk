@@ -11,11 +11,11 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from treemtl.layout import Layout, layout_from_id
+from treemtl.core.layout import Layout, layout_from_id
 
 
 def write_resolved_config(values, path):
-    """Parse ``values`` with treemtl.config (the CLI's rules) and write them as YAML.
+    """Parse ``values`` with treemtl.training.config (the CLI's rules) and write them as YAML.
 
     The file is only replaced when its text changes, so concurrent parses (cluster
     jobs) never race on it and a config error stops the run before any job starts.
@@ -23,7 +23,7 @@ def write_resolved_config(values, path):
     import yaml
 
     from treemtl.atomic import write_text_atomic
-    from treemtl.config import config_from_dict
+    from treemtl.training.config import config_from_dict
     from treemtl.errors import TreeMTLError
 
     try:

@@ -1,7 +1,7 @@
 """Named CNN backbones (feature extractors) the branching point detector can split.
 
 Every backbone is built without downloading anything; ``weights`` loads a local checkpoint.
-A backbone may carry two hints for the coarse grouping in :mod:`treemtl.detect`:
+A backbone may carry two hints for the coarse grouping in :mod:`treemtl.nets.detect`:
 
 - ``treemtl_stages``: one tuple of module-path prefixes per natural stage (e.g. ResNet's stem,
   layer1..layer4), so the paper's five ResNet blocks come out exactly;

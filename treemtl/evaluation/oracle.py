@@ -112,7 +112,7 @@ def overall_delta(
 ) -> tuple[float, dict[str, float]]:
     """Δt (mean over tasks of Δ_t, in %) and the per-task Δ_t of one trained model vs the singles.
 
-    ``relative`` is the task-aware relative performance (``treemtl.tasks.relative_performance``),
+    ``relative`` is the task-aware relative performance (``treemtl.training.tasks.relative_performance``),
     passed in so this module stays torch-free.
     """
     per_task: dict[str, float] = {}

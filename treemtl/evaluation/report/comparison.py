@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from treemtl.atomic import save_figure_atomic
-from treemtl.config import ExperimentConfig
+from treemtl.training.config import ExperimentConfig
 from treemtl.errors import TreeMTLError
 
 SHORT_NAMES: dict[str, str] = {
@@ -63,7 +63,7 @@ def model_row(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One table row: cost of the layout, its trained metrics, Δ per task and Δt (None = unknown)."""
-    from treemtl.tasks import relative_performance
+    from treemtl.training.tasks import relative_performance
 
     row: dict[str, Any] = {"Model": label}
     row.update(extra or {})
@@ -106,9 +106,9 @@ class Context:
     """What every table needs from one results folder, read once."""
 
     def __init__(self, config: ExperimentConfig, results: str | Path) -> None:
-        from treemtl.baselines.references import references
-        from treemtl.oracle import single_reference
-        from treemtl.recommend import load_performance_table
+        from treemtl.evaluation.baselines.references import references
+        from treemtl.evaluation.oracle import single_reference
+        from treemtl.core.recommend import load_performance_table
 
         self.config = config
         self.results = Path(results)
@@ -120,7 +120,7 @@ class Context:
         self.references = references(len(self.tasks), config.backbone.blocks)
 
     def trained(self, layout_id: int) -> tuple[dict[str, dict[str, float]], str] | None:
-        from treemtl.oracle import trained_metrics
+        from treemtl.evaluation.oracle import trained_metrics
 
         return trained_metrics(self.results, layout_id, self.config.oracle.seeds)
 
@@ -135,8 +135,8 @@ class Context:
         return rows
 
     def top(self, n: int, budget: float | None = None) -> list[int]:
-        from treemtl.cost import parse_budget
-        from treemtl.recommend import top_k
+        from treemtl.core.cost import parse_budget
+        from treemtl.core.recommend import top_k
 
         chosen = top_k(self.table, n, None if budget is None else parse_budget(f"{budget}models"))
         return [int(i) for i in chosen["id"]]
@@ -268,7 +268,7 @@ def _formats(frame: pd.DataFrame) -> dict[str, str]:
 
 def write_frame(frame: pd.DataFrame, stem: Path, title: str) -> list[Path]:
     """CSV + Markdown + LaTeX with the workflow's writers (Δ spelled out for LaTeX)."""
-    from treemtl.report.tables import write_latex, write_table
+    from treemtl.evaluation.report.tables import write_latex, write_table
 
     formats = _formats(frame)
     paths = write_table(frame, stem, formats, title=title)
@@ -416,7 +416,7 @@ def write_comparison(config: ExperimentConfig, results: str | Path, out: str | P
     t4_title = f"Table 4: comparison with the baselines at the same budgets ({config.experiment})"
     paths += write_frame(t4, out / "table4_baselines", t4_title)
     sections.append((t4_title, t4))
-    from treemtl.report.tables import to_markdown
+    from treemtl.evaluation.report.tables import to_markdown
 
     index = [f"# Comparison report: {config.experiment}", "",
              "FLOPs/params: change vs independent models (%); Δ: relative performance vs single-task models (%).", ""]

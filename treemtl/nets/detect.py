@@ -34,9 +34,9 @@ from torch import Tensor, fx, nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
-from treemtl.backbones import STAGES_ATTR, UNIT_DEPTH_ATTR, build_backbone
+from treemtl.nets.backbones import STAGES_ATTR, UNIT_DEPTH_ATTR, build_backbone
 from treemtl.errors import TreeMTLError
-from treemtl.profiling import count_flops, count_params
+from treemtl.nets.profiling import count_flops, count_params
 
 _NORM_MODULES: tuple[type[nn.Module], ...] = (
     nn.modules.batchnorm._NormBase,

@@ -28,7 +28,7 @@ def synthetic_root(config: Any) -> Path:
 def build_dataset(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any]:
     """The ``split`` (``train`` or ``val``) of the configured dataset, restricted to ``tasks``.
 
-    ``config`` is an :class:`treemtl.config.ExperimentConfig`; only ``data.dataset``,
+    ``config`` is an :class:`treemtl.training.config.ExperimentConfig`; only ``data.dataset``,
     ``data.root``, ``data.options`` and ``experiment`` are read.
     """
     if split not in SPLITS:
@@ -37,7 +37,7 @@ def build_dataset(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any]
     dataset = data.dataset
     options: Mapping[str, Any] = data.options or {}
     if dataset == "synthetic":
-        from treemtl.data.synthetic import SyntheticDataset
+        from treemtl.training.data.synthetic import SyntheticDataset
 
         root = synthetic_root(config)
         if not (root / "manifest.json").is_file():
@@ -54,15 +54,15 @@ def build_dataset(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any]
     if not root.is_dir():
         raise TreeMTLError(f"data.root: dataset folder {root} does not exist (dataset {dataset!r}; download and prepare it there)")
     if dataset == "nyuv2":
-        from treemtl.data.nyuv2 import NYUv2AdaShare
+        from treemtl.training.data.nyuv2 import NYUv2AdaShare
 
         return NYUv2AdaShare(root, split, tasks, options)
     if dataset == "nyuv2_mtan":
-        from treemtl.data.nyuv2 import NYUv2Mtan
+        from treemtl.training.data.nyuv2 import NYUv2Mtan
 
         return NYUv2Mtan(root, split, tasks, options)
     if dataset == "taskonomy":
-        from treemtl.data.taskonomy import Taskonomy
+        from treemtl.training.data.taskonomy import Taskonomy
 
         return Taskonomy(root, split, tasks, options)
     raise TreeMTLError(f"data.dataset: unknown dataset {dataset!r}; expected synthetic, nyuv2, nyuv2_mtan or taskonomy")

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from treemtl.errors import TreeMTLError
-from treemtl.layout import LayoutSpace
+from treemtl.core.layout import LayoutSpace
 
 TIDY_COLUMNS = ("task_a", "task_b", "branch", "delta_a", "delta_b")
 _WIDE_COLUMN = re.compile(r"^\(\s*(\d+)\s*,\s*(\d+)\s*\)-([01])$")

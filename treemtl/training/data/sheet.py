@@ -29,7 +29,7 @@ def save_contact_sheet(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from treemtl.data.synthetic import load_split_arrays, read_manifest
+    from treemtl.training.data.synthetic import load_split_arrays, read_manifest
 
     root = Path(root)
     manifest = manifest if manifest is not None else read_manifest(root)

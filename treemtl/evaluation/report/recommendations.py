@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 
 from treemtl.atomic import write_text_atomic
-from treemtl.config import ExperimentConfig, load_config
+from treemtl.training.config import ExperimentConfig, load_config
 from treemtl.errors import TreeMTLError
-from treemtl.layout import Layout
-from treemtl.report.tables import to_markdown, write_csv, write_latex
+from treemtl.core.layout import Layout
+from treemtl.evaluation.report.tables import to_markdown, write_csv, write_latex
 
 Metrics = dict[str, dict[str, float]]
 ALL_SHARED_ID = 0
@@ -106,7 +106,7 @@ def metric_columns(tasks: Sequence[str], metrics: Metrics) -> list[tuple[str, st
 
 
 def _deltas(tasks: Sequence[str], metrics: Metrics, singles: Metrics) -> dict[str, float]:
-    from treemtl.two_task_table import task_delta
+    from treemtl.evaluation.two_task_table import task_delta
 
     deltas = {task: task_delta(task, metrics[task], singles[task])[0] for task in tasks}
     deltas["mean"] = sum(deltas[t] for t in tasks) / len(tasks)
@@ -160,7 +160,7 @@ def _formats(frame: pd.DataFrame) -> dict[str, str]:
 
 def _display(frame: pd.DataFrame, run: RunResults) -> pd.DataFrame:
     """Column headers for people: arrows for the better direction, as in the paper."""
-    from treemtl.tasks import get_task
+    from treemtl.training.tasks import get_task
 
     names = {"flops_pct": "FLOPs % ↓", "params_pct": "Params % ↓", "est_score": "est. score", "delta_t": "Δt ↑"}
     for task in run.tasks:
@@ -193,8 +193,8 @@ class ReportFiles:
 
 def write_report(config_path: str | Path, results: str | Path, out: str | Path) -> ReportFiles:
     """Tables (Markdown, CSV, LaTeX), the compact summary and the two figures of a run."""
-    from treemtl.recommend import pareto_front
-    from treemtl.report.plots import plot_layouts, plot_score_vs_flops
+    from treemtl.core.recommend import pareto_front
+    from treemtl.evaluation.report.plots import plot_layouts, plot_score_vs_flops
 
     config = load_config(config_path)
     run = load_results(config, results)

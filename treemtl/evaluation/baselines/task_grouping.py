@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from treemtl.errors import TreeMTLError
-from treemtl.estimator import TwoTaskTable
+from treemtl.core.estimator import TwoTaskTable
 
 Group = tuple[int, ...]
 Grouping = tuple[Group, ...]

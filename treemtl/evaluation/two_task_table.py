@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from treemtl.errors import TreeMTLError
-from treemtl.tasks import relative_performance
+from treemtl.training.tasks import relative_performance
 
 COLUMNS: tuple[str, ...] = ("task_a", "task_b", "branch", "delta_a", "delta_b")
 
@@ -66,11 +66,11 @@ def read_metrics(path: str | Path, tasks: Sequence[str]) -> dict[str, dict[str, 
 def task_delta(task: str, metrics: Mapping[str, float], reference: Mapping[str, float]) -> tuple[float, list[str]]:
     """Relative performance (%) of ``task`` and the metrics left out because their reference is 0.
 
-    :func:`treemtl.tasks.relative_performance` is undefined when a reference metric is 0 (e.g.
+    :func:`treemtl.training.tasks.relative_performance` is undefined when a reference metric is 0 (e.g.
     a depth δ-accuracy of a barely trained single-task model); those metrics are left out of
     the average, as the training monitor does, instead of failing the whole table.
     """
-    from treemtl.tasks import get_task
+    from treemtl.training.tasks import get_task
 
     zero = [name for name, value in reference.items() if value == 0]
     if not zero:
@@ -101,7 +101,7 @@ def _delta(path: Path, task: str, metrics: Mapping[str, float], reference: Mappi
 
 def _mean_of_runs(paths: Sequence[Path], tasks: Sequence[str]) -> dict[str, dict[str, float]]:
     """Per-metric mean over the runs (seeds) of one model."""
-    from treemtl.oracle import mean_metrics
+    from treemtl.evaluation.oracle import mean_metrics
 
     return mean_metrics([read_metrics(path, tasks) for path in paths])
 

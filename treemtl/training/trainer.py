@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from treemtl.atomic import write_json_atomic
-from treemtl.checkpoint import (
+from treemtl.training.checkpoint import (
     capture_rng_state,
     load_model_file,
     load_resume,
@@ -50,12 +50,12 @@ from treemtl.checkpoint import (
     save_model,
     save_resume,
 )
-from treemtl.config import ExperimentConfig, config_from_dict
+from treemtl.training.config import ExperimentConfig, config_from_dict
 from treemtl.errors import TreeMTLError
-from treemtl.tasks import get_task
+from treemtl.training.tasks import get_task
 
 if TYPE_CHECKING:
-    from treemtl.layout import Layout
+    from treemtl.core.layout import Layout
 
 Metrics = dict[str, dict[str, float]]
 IterationCallback = Callable[[int], None]
@@ -265,8 +265,8 @@ def train(
     """Train ``layout`` for ``tasks`` and write ``metrics.json``, ``model.pt``, ``train.log`` to ``out_dir``.
 
     ``seed``/``iters`` override the config. ``train_set``/``val_set`` default to
-    ``treemtl.data.build_dataset``; ``model_factory(num_classes)`` defaults to
-    ``treemtl.model.build_model``. ``on_iteration(k)`` runs after iteration ``k`` (and its
+    ``treemtl.training.data.build_dataset``; ``model_factory(num_classes)`` defaults to
+    ``treemtl.nets.model.build_model``. ``on_iteration(k)`` runs after iteration ``k`` (and its
     evaluation/snapshot) — a hook for progress reporting or for simulating a kill in tests.
     """
     tasks = list(tasks)
@@ -286,7 +286,7 @@ def train(
     dev = resolve_device(device)
 
     if train_set is None or val_set is None:
-        from treemtl.data import build_dataset
+        from treemtl.training.data import build_dataset
 
         train_set = train_set if train_set is not None else build_dataset(config, "train", tasks)
         val_set = val_set if val_set is not None else build_dataset(config, "val", tasks)
@@ -297,8 +297,8 @@ def train(
     np.random.seed(seed % 2**32)
     random.seed(seed)
     if model_factory is None:
-        from treemtl.layout import Layout
-        from treemtl.model import build_model
+        from treemtl.core.layout import Layout
+        from treemtl.nets.model import build_model
 
         layout_obj = Layout.parse(layout_text) if isinstance(layout, str) else layout
         model = build_model(config, tasks, layout_obj, num_classes)
@@ -494,8 +494,8 @@ class TrainedModel:
 
 def load_trained(checkpoint_path: str | Path, device: str = "cpu") -> TrainedModel:
     """Rebuild the model saved by :func:`train` for evaluation or feature extraction."""
-    from treemtl.layout import Layout
-    from treemtl.model import build_model
+    from treemtl.core.layout import Layout
+    from treemtl.nets.model import build_model
 
     payload = load_model_file(checkpoint_path)
     config = config_from_dict(payload["config"], source=f"{checkpoint_path} (stored config)")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from treemtl.layout import Layout
+from treemtl.core.layout import Layout
 
 with warnings.catch_warnings():  # fvcore's import scripts a helper with the deprecated torch.jit.script
     warnings.simplefilter("ignore", FutureWarning)
@@ -127,6 +127,6 @@ class TreeModelFlops:
 
 
 def tree_model_flops(model: nn.Module, input_size: Sequence[int]) -> TreeModelFlops:
-    """FLOPs of a :class:`treemtl.model.TreeMTLModel` (the rest of ``total`` is output upsampling)."""
+    """FLOPs of a :class:`treemtl.nets.model.TreeMTLModel` (the rest of ``total`` is output upsampling)."""
     by_module = flops_by_module(model, torch.zeros(1, *input_size))
     return TreeModelFlops(blocks=by_module.get("blocks", 0), heads=by_module.get("heads", 0), total=by_module[""])

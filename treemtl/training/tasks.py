@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from treemtl.config import KNOWN_TASKS
+from treemtl.training.config import KNOWN_TASKS
 from treemtl.errors import TreeMTLError
 
 IGNORE_LABEL = -1

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from treemtl.atomic import write_text_atomic
-from treemtl.cost import BlockProfile, Budget, LayoutCosts, layout_costs
+from treemtl.core.cost import BlockProfile, Budget, LayoutCosts, layout_costs
 from treemtl.errors import TreeMTLError
-from treemtl.estimator import TwoTaskTable, estimate_tasks, scores, task_weights
-from treemtl.layout import layout_space
+from treemtl.core.estimator import TwoTaskTable, estimate_tasks, scores, task_weights
+from treemtl.core.layout import layout_space
 
 ATTRS = ("num_tasks", "num_blocks", "backbone_flops", "backbone_params")
 

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from treemtl.errors import TreeMTLError
-from treemtl.heads import build_head
-from treemtl.layout import Layout
+from treemtl.nets.heads import build_head
+from treemtl.core.layout import Layout
 
 Group = tuple[int, ...]
 
@@ -29,7 +29,7 @@ def group_key(group: Sequence[int]) -> str:
 
 def task_output_channels(task: str, num_classes: int) -> int:
     """Head output channels of a task (segmentation: one per class; normals: 3; others: 1)."""
-    from treemtl.tasks import get_task
+    from treemtl.training.tasks import get_task
 
     return get_task(task).out_channels(num_classes)
 
@@ -145,7 +145,7 @@ def build_heads(kind: str, in_channels: int, tasks: Sequence[str], num_classes: 
 
 def build_model(config: Any, tasks: Sequence[str], layout: Layout, num_classes: int) -> TreeMTLModel:
     """The tree model of ``layout`` for ``tasks`` on the configured backbone and head kind."""
-    from treemtl.detect import split_backbone
+    from treemtl.nets.detect import split_backbone
 
     if len(tasks) != layout.num_tasks:
         raise TreeMTLError(f"layout {layout.format()} has {layout.num_tasks} tasks, got {len(tasks)}: {', '.join(tasks)}")

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from treemtl.data.common import (
+from treemtl.training.data.common import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     FileDataset,
@@ -40,7 +40,7 @@ from treemtl.data.common import (
     parse_size,
     unit_normals,
 )
-from treemtl.data.io import check_hw, read_json, read_npy, read_png
+from treemtl.training.data.io import check_hw, read_json, read_npy, read_png
 from treemtl.errors import TreeMTLError
 
 TASKS: tuple[str, ...] = ("segment_semantic", "depth_zbuffer", "normal")

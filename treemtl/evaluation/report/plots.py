@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
 from treemtl.atomic import save_figure_atomic  # noqa: E402
-from treemtl.layout import Layout  # noqa: E402
+from treemtl.core.layout import Layout  # noqa: E402
 
 _TASK_COLORS = plt.get_cmap("tab10")
 

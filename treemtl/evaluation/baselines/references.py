@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from treemtl.layout import Layout, layout_id
+from treemtl.core.layout import Layout, layout_id
 
 
 @dataclass(frozen=True)

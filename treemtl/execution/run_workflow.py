@@ -4,7 +4,7 @@ Runs Snakemake as a subprocess from the repository root (the ``treemtl`` and ``s
 executables of this interpreter's environment first on PATH, so the rules' ``treemtl`` calls
 use the same installation), then prints the compact recommendation table and the report path.
 
-    python -m treemtl.run_workflow --configfile config/config.yaml --cores all [SNAKEMAKE ARGS...]
+    python -m treemtl.execution.run_workflow --configfile config/config.yaml --cores all [SNAKEMAKE ARGS...]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def experiment_of(configfile: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m treemtl.run_workflow", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m treemtl.execution.run_workflow", description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", default="config/config.yaml")
     parser.add_argument("--cores", default="all")
     parser.add_argument("--profile", default="default", help="profile name under workflow/profiles, or a folder")

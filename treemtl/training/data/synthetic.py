@@ -732,7 +732,7 @@ def write_dataset(
         for entry in os.listdir(tmp):
             os.replace(tmp / entry, root / entry)
         if contact_sheet:
-            from treemtl.data.sheet import save_contact_sheet
+            from treemtl.training.data.sheet import save_contact_sheet
 
             save_contact_sheet(root, root / "contact_sheet.png", manifest=manifest)
         from treemtl.atomic import write_json_atomic
@@ -790,7 +790,7 @@ def _statistics(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
 
 def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
     """Load and check ``<root>/manifest.json``."""
-    from treemtl.data.io import read_json
+    from treemtl.training.data.io import read_json
 
     path = Path(root) / "manifest.json"
     if not path.is_file():
@@ -848,7 +848,7 @@ class SyntheticDataset:
     def __init__(self, root: str | os.PathLike[str], split: str, tasks: Sequence[str] | None = None) -> None:
         import torch
 
-        from treemtl.data.common import check_tasks
+        from treemtl.training.data.common import check_tasks
 
         self.root = Path(root)
         self.manifest = read_manifest(self.root)

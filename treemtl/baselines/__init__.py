@@ -1,8 +1,0 @@
-"""Baselines the recommender is compared with (paper 4.3-4.4).
-
-* :mod:`treemtl.baselines.what_to_share` — RSA task affinity and the layout dissimilarity cost
-  (Vandenhende et al., 2019); ranks every layout.
-* :mod:`treemtl.baselines.task_grouping` — whole-backbone task groups from the higher-order
-  approximation (Standley et al., 2020); ranks the "groups" layouts.
-* :mod:`treemtl.baselines.references` — the all-shared and independent layouts every table shows.
-"""
