@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from treemtl.evaluation.baselines.task_grouping import best_cover, best_partition
-from treemtl.evaluation.baselines.what_to_share import layout_costs
+from treemtl.evaluation.baselines.what_to_share import dissimilarity_costs
 from treemtl.core.cost import BlockProfile, layout_costs as cost_arrays
 from treemtl.core.layout import enumerate_layouts, layout_space
 from treemtl.evaluation.oracle import correlation_report, layout_strata, stratified_sample
@@ -44,7 +44,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     diss = rng.uniform(0, 1, size=(blocks, tasks, tasks))
     diss = (diss + diss.transpose(0, 2, 1)) / 2
-    timed("What-to-Share cost of 7556 layouts", lambda: layout_costs(layouts, diss))
+    timed("What-to-Share cost of 7556 layouts", lambda: dissimilarity_costs(layouts, diss))
 
     gains = rng.normal(size=(tasks, tasks))
     np.fill_diagonal(gains, 0.0)

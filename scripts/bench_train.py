@@ -22,8 +22,7 @@ import torch
 from treemtl.training.config import ExperimentConfig, config_from_dict, load_config
 from treemtl.training.data.synthetic import SynthSpec, write_dataset
 from treemtl.core.layout import Layout
-from treemtl.training.tasks import delta_overall
-from treemtl.training.trainer import train
+from treemtl.training.trainer import train, validation_score
 
 ALL_TASKS = ["segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture"]
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
@@ -59,7 +58,7 @@ def convergence(base: ExperimentConfig, root: Path, out: Path, threads: int, eva
                     on_iteration=lambda k: times.__setitem__(k, time.perf_counter() - start)).summary
     history = summary["history"]
     final = history[-1]["metrics"]
-    deltas = [delta_overall(entry["metrics"], final) for entry in history]
+    deltas = [validation_score(entry["metrics"], final) for entry in history]
     stable_index = len(history) - 1
     while stable_index > 0 and abs(deltas[stable_index - 1]) <= tolerance:
         stable_index -= 1

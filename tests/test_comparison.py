@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from treemtl.evaluation.baselines.what_to_share import layout_costs
+from treemtl.evaluation.baselines.what_to_share import dissimilarity_costs
 from treemtl.cli import baselines as baselines_cli
 from treemtl.cli import oracle as oracle_cli
 from treemtl.core.estimator import TwoTaskTable, write_tidy_csv
@@ -74,7 +74,7 @@ def results(tmp_path: Path) -> tuple[Path, Path]:
             _write(res / "oracle" / "layouts" / str(i) / f"seed{seed}" / "metrics.json", _metrics(2 * score + 0.1 * seed + 0.2 * np.sin(i)))
     layouts = enumerate_layouts(3, BLOCKS)
     diss = rng.uniform(0.2, 0.8, size=(BLOCKS, 3, 3))
-    costs = layout_costs(layouts, (diss + diss.transpose(0, 2, 1)) / 2)
+    costs = dissimilarity_costs(layouts, (diss + diss.transpose(0, 2, 1)) / 2)
     frame = pd.DataFrame({"id": range(len(layouts)), "layout": [l.format() for l in layouts], "cost": costs, "score": -costs})
     (res / "baselines").mkdir(parents=True)
     frame.to_csv(res / "baselines" / "what_to_share.csv", index=False)

@@ -1,4 +1,4 @@
-"""fvcore profiling: analytic FLOPs, and layout cost from the block profile == fvcore on the built tree."""
+"""fvcore profiling: analytic FLOPs, and the core cost model on the block profile == fvcore on the built tree."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import pytest
 import torch
 from torch import nn
 
+from treemtl.errors import TreeMTLError
 from treemtl.nets.detect import split_backbone
+from treemtl.core import cost
 from treemtl.core.layout import Layout, enumerate_layouts
 from treemtl.nets.model import TreeMTLModel, build_heads
 from treemtl.nets.profiling import (
     count_flops,
     count_params,
-    layout_cost,
     model_flops,
     profile_blocks,
     profile_heads,
@@ -47,6 +48,13 @@ def test_profile_blocks_matches_the_split(split) -> None:  # type: ignore[no-unt
     assert model_flops(whole, SIZE) == profile.total_flops
 
 
+def _layout_cost(layout: Layout, profile) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    costs = cost.layout_costs(
+        [layout.copies()], cost.BlockProfile(tuple(profile.flops), tuple(profile.params)), layout.num_tasks
+    )
+    return int(costs.flops[0]), int(costs.params[0])
+
+
 def test_layout_cost_equals_fvcore_of_the_built_tree(split) -> None:  # type: ignore[no-untyped-def]
     profile = profile_blocks(split.blocks, SIZE)
     rng = random.Random(0)
@@ -56,7 +64,7 @@ def test_layout_cost_equals_fvcore_of_the_built_tree(split) -> None:  # type: ig
     for layout in chosen:
         model = TreeMTLModel(split.blocks, layout, build_heads("light", split.out_channels, TASKS, 5))
         measured = tree_model_flops(model, SIZE)
-        flops, params = layout_cost(layout, profile)
+        flops, params = _layout_cost(layout, profile)
         assert measured.blocks == pytest.approx(flops, rel=0.01)
         assert sum(p.numel() for p in model.blocks.parameters()) == params
         assert measured.heads == sum(f for f, _ in head_costs.values())
@@ -65,7 +73,7 @@ def test_layout_cost_equals_fvcore_of_the_built_tree(split) -> None:  # type: ig
 
 def test_all_shared_costs_one_backbone_independent_costs_t(split) -> None:  # type: ignore[no-untyped-def]
     profile = profile_blocks(split.blocks, SIZE)
-    assert layout_cost(Layout.all_shared(3, 5), profile)[0] == profile.total_flops
-    assert layout_cost(Layout.independent(3, 5), profile) == (3 * profile.total_flops, 3 * profile.total_params)
-    with pytest.raises(ValueError):
-        layout_cost(Layout.all_shared(3, 4), profile)
+    assert _layout_cost(Layout.all_shared(3, 5), profile)[0] == profile.total_flops
+    assert _layout_cost(Layout.independent(3, 5), profile) == (3 * profile.total_flops, 3 * profile.total_params)
+    with pytest.raises(TreeMTLError, match="profile has 5 blocks but layouts have 4 blocks"):
+        _layout_cost(Layout.all_shared(3, 4), profile)

@@ -16,7 +16,8 @@ from treemtl.core.layout import Layout
 from treemtl.core.recommend import performance_table, top_k
 from treemtl.evaluation.report.recommendations import write_report
 from treemtl.evaluation.report.tables import latex_escape, to_latex, to_markdown
-from treemtl.training.tasks import relative_performance
+from treemtl.core.relative_performance import relative_performance
+from treemtl.training.tasks import get_task
 
 TASKS = ["segment_semantic", "normal", "depth_zbuffer"]  # the paper's NYUv2 task order
 SINGLE = {
@@ -84,7 +85,7 @@ def test_recommendation_table(results: tuple[Path, Path]) -> None:
     # The measured Δ of a pick is recomputed here from its metrics and the singles.
     pick = table[table["rank"] == "1"].iloc[0]
     layout_id = int(pick["model"][1:])
-    deltas = [relative_performance(t, _final_metrics(layout_id)[t], SINGLE[t]) for t in TASKS]
+    deltas = [relative_performance(t, _final_metrics(layout_id)[t], SINGLE[t], get_task(t).directions).percent for t in TASKS]
     for task, delta in zip(TASKS, deltas):
         assert pick[f"delta_{task}"] == pytest.approx(delta)
     assert pick["delta_t"] == pytest.approx(sum(deltas) / 3)

@@ -12,13 +12,11 @@ import torch.nn.functional as F
 from treemtl.errors import TreeMTLError
 from treemtl.training.tasks import (
     TASKS,
-    delta_overall,
     depth_loss,
     get_task,
     l1_loss,
     normal_loss,
     parse_tasks,
-    relative_performance,
     segmentation_loss,
 )
 
@@ -143,33 +141,6 @@ def test_output_channels_and_directions() -> None:
     assert parse_tasks("normal, depth_zbuffer") == ("normal", "depth_zbuffer")
     with pytest.raises(TreeMTLError, match="duplicate"):
         parse_tasks("normal,normal")
-
-
-def test_relative_performance_signs_and_values() -> None:
-    ref_seg = {"miou": 0.4, "pixel_acc": 0.8}
-    assert relative_performance("segment_semantic", {"miou": 0.5, "pixel_acc": 0.8}, ref_seg) == pytest.approx(12.5)
-    assert relative_performance("segment_semantic", {"miou": 0.3, "pixel_acc": 0.8}, ref_seg) == pytest.approx(-12.5)
-    # lower-is-better improvements give a positive Δ
-    assert relative_performance("keypoints2d", {"error": 0.09}, {"error": 0.1}) == pytest.approx(10.0)
-    assert relative_performance("keypoints2d", {"error": 0.12}, {"error": 0.1}) == pytest.approx(-20.0)
-    ref_depth = {"abs_err": 0.5, "rel_err": 0.2, "delta_1": 50.0, "delta_2": 80.0, "delta_3": 90.0}
-    new_depth = {"abs_err": 0.4, "rel_err": 0.2, "delta_1": 55.0, "delta_2": 80.0, "delta_3": 90.0}
-    assert relative_performance("depth_zbuffer", new_depth, ref_depth) == pytest.approx((20 + 0 + 10 + 0 + 0) / 5)
-    assert relative_performance("depth_zbuffer", ref_depth, ref_depth) == 0.0
-    overall = delta_overall(
-        {"segment_semantic": {"miou": 0.5, "pixel_acc": 0.8}, "keypoints2d": {"error": 0.12}},
-        {"segment_semantic": ref_seg, "keypoints2d": {"error": 0.1}},
-    )
-    assert overall == pytest.approx((12.5 - 20) / 2)
-
-
-def test_relative_performance_errors() -> None:
-    with pytest.raises(TreeMTLError, match="reference metric 'pixel_acc' is missing"):
-        relative_performance("segment_semantic", {"miou": 0.5, "pixel_acc": 0.8}, {"miou": 0.4})
-    with pytest.raises(TreeMTLError, match="'miou' is 0.0"):
-        relative_performance("segment_semantic", {"miou": 0.5, "pixel_acc": 0.8}, {"miou": 0.0, "pixel_acc": 0.8})
-    with pytest.raises(TreeMTLError, match="no reference"):
-        delta_overall({"normal": {}}, {})
 
 
 def test_losses_ignore_non_finite_targets_but_not_non_finite_predictions() -> None:

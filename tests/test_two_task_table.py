@@ -10,8 +10,9 @@ import pytest
 from treemtl.cli import main
 from treemtl.errors import TreeMTLError
 from treemtl.core.estimator import load_two_task_table
-from treemtl.training.tasks import relative_performance
-from treemtl.evaluation.two_task_table import COLUMNS, build_two_task_table, pair_path, single_path, task_delta
+from treemtl.core.relative_performance import relative_performance
+from treemtl.training.tasks import get_task
+from treemtl.evaluation.two_task_table import COLUMNS, build_two_task_table, pair_path, single_path
 
 TASKS = ["segment_semantic", "depth_zbuffer", "keypoints2d"]
 SINGLE = {
@@ -49,8 +50,8 @@ def test_table_matches_relative_performance(tmp_path: Path) -> None:
     zero = table[table["branch"] == 0]
     assert (zero[["delta_a", "delta_b"]] == 0).all().all()
     row = table[(table.task_a == "depth_zbuffer") & (table.task_b == "keypoints2d") & (table.branch == 3)].iloc[0]
-    assert row.delta_a == pytest.approx(relative_performance("depth_zbuffer", _scaled("depth_zbuffer", 1.03), SINGLE["depth_zbuffer"]))
-    assert row.delta_b == pytest.approx(relative_performance("keypoints2d", _scaled("keypoints2d", 0.94), SINGLE["keypoints2d"]))
+    assert row.delta_a == pytest.approx(relative_performance("depth_zbuffer", _scaled("depth_zbuffer", 1.03), SINGLE["depth_zbuffer"], get_task("depth_zbuffer").directions).percent)
+    assert row.delta_b == pytest.approx(relative_performance("keypoints2d", _scaled("keypoints2d", 0.94), SINGLE["keypoints2d"], get_task("keypoints2d").directions).percent)
     assert row.delta_b == pytest.approx(6.0)  # a 6 % lower keypoint error is +6 %
 
 
@@ -82,14 +83,18 @@ def test_cli_reports_errors_on_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert "at least two tasks" in capsys.readouterr().err
 
 
-def test_zero_reference_metrics_are_left_out() -> None:
+def test_zero_reference_metrics_are_left_out_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _results(tmp_path / "results", blocks=1)
     reference = {"abs_err": 0.5, "rel_err": 0.2, "delta_1": 0.0, "delta_2": 0.0, "delta_3": 0.5}
+    _write(single_path(root, "depth_zbuffer"), {"depth_zbuffer": reference})
     metrics = {"abs_err": 0.4, "rel_err": 0.2, "delta_1": 0.1, "delta_2": 0.2, "delta_3": 0.55}
-    value, skipped = task_delta("depth_zbuffer", metrics, reference)
-    assert skipped == ["delta_1", "delta_2"]
-    assert value == pytest.approx(100 * (0.2 + 0.0 + 0.1) / 3)
-    with pytest.raises(TreeMTLError, match="every reference metric is 0"):
-        task_delta("keypoints2d", {"error": 1.0}, {"error": 0.0})
+    for task in ("segment_semantic", "keypoints2d"):
+        a, b = sorted([task, "depth_zbuffer"], key=TASKS.index)
+        _write(pair_path(root, a, b, 1), {task: SINGLE[task], "depth_zbuffer": metrics})
+    table = build_two_task_table(root, TASKS, 1)
+    depth = table[(table.task_b == "depth_zbuffer") & (table.branch == 1)]
+    assert list(depth.delta_b) == pytest.approx([100 * (0.2 + 0.0 + 0.1) / 3])
+    assert "depth_zbuffer: reference delta_1, delta_2 is 0 or not finite; left out of Δ" in capsys.readouterr().err
 
 
 def test_repeat_seeds_average_metrics_before_delta(tmp_path: Path) -> None:
@@ -108,8 +113,8 @@ def test_repeat_seeds_average_metrics_before_delta(tmp_path: Path) -> None:
     table = load_two_task_table(out, TASKS, 2)
     reference = {"error": SINGLE["keypoints2d"]["error"] * 1.1}  # mean of 1.0 and 1.2
     pair = {"error": SINGLE["keypoints2d"]["error"] * (1 - 0.08)}  # mean of 0.96 and 0.88 at branch 2
-    expected = relative_performance("keypoints2d", pair, reference)
+    expected = relative_performance("keypoints2d", pair, reference, get_task("keypoints2d").directions).percent
     assert table.delta[2, 0, 2] == pytest.approx(expected)  # keypoints beside segmentation, branch 2
-    assert expected != pytest.approx(relative_performance("keypoints2d", {"error": 0.096}, SINGLE["keypoints2d"]))
+    assert expected != pytest.approx(relative_performance("keypoints2d", {"error": 0.096}, SINGLE["keypoints2d"], get_task("keypoints2d").directions).percent)
     with pytest.raises(TreeMTLError, match=r"seed2/metrics.json: missing"):
         build_two_task_table(root, TASKS, 2, repeat_seeds=[1, 2])

@@ -9,7 +9,7 @@ from treemtl.evaluation.baselines.what_to_share import (
     affinity_from_features,
     affinity_tensor,
     best_within_budget,
-    layout_cost,
+    dissimilarity_cost,
     rdm,
     rdm_affinity,
     upper_triangle,
@@ -58,11 +58,11 @@ def test_layout_cost_by_hand() -> None:
         diss[b, 1, 2] = diss[b, 2, 1] = d12
     layout = Layout.parse("012|01,2|0,1,2")
     # block 0: one group, max = 0.3; block 1: mean(0.2, 0) = 0.1; block 2: all singletons = 0
-    assert layout_cost(layout.blocks, diss) == pytest.approx(0.4)
-    assert layout_cost(Layout.all_shared(3, 3).blocks, diss) == pytest.approx(0.3 + 0.5 + 0.9)
-    assert layout_cost(Layout.independent(3, 3).blocks, diss) == 0.0
+    assert dissimilarity_cost(layout.blocks, diss) == pytest.approx(0.4)
+    assert dissimilarity_cost(Layout.all_shared(3, 3).blocks, diss) == pytest.approx(0.3 + 0.5 + 0.9)
+    assert dissimilarity_cost(Layout.independent(3, 3).blocks, diss) == 0.0
     with pytest.raises(TreeMTLError):
-        layout_cost(layout.blocks, diss[:2])
+        dissimilarity_cost(layout.blocks, diss[:2])
 
 
 def test_best_within_budget() -> None:

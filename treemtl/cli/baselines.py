@@ -85,7 +85,7 @@ def _held_out_images(config: ExperimentConfig, count: int) -> Any:
 
 
 def run_what_to_share(args: argparse.Namespace) -> int:
-    from treemtl.evaluation.baselines.what_to_share import affinity_from_features, best_within_budget, extract_block_features, layout_costs
+    from treemtl.evaluation.baselines.what_to_share import affinity_from_features, best_within_budget, dissimilarity_costs, extract_block_features
     from treemtl.core.layout import enumerate_layouts
     from treemtl.training.trainer import load_trained
 
@@ -112,7 +112,7 @@ def run_what_to_share(args: argparse.Namespace) -> int:
     affinity = affinity_from_features(features, config.tasks)
     dissimilarity = 1.0 - affinity
     layouts = enumerate_layouts(len(config.tasks), config.backbone.blocks)
-    costs = layout_costs(layouts, dissimilarity)
+    costs = dissimilarity_costs(layouts, dissimilarity)
     masks, layout_cost = _budget_masks(config, args.profile)
     frame = pd.DataFrame({
         "id": range(len(layouts)),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from treemtl.training.config import load_config
@@ -54,16 +52,14 @@ def resolve_layout(text: str, num_tasks: int, num_blocks: int) -> Layout:
 
 
 def read_reference(paths: list[str]) -> dict[str, dict[str, float]] | None:
-    """Merge the ``metrics`` of several metrics.json files into one reference per task."""
+    """Merge the metrics of several single-task metrics.json files into one reference per task."""
+    from treemtl.training.metrics_file import read_metrics
+
     if not paths:
         return None
     reference: dict[str, dict[str, float]] = {}
     for path in paths:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            reference.update({task: dict(values) for task, values in data["metrics"].items()})
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            raise TreeMTLError(f"{path}: expected a metrics.json with a 'metrics' mapping ({error})") from error
+        reference.update(read_metrics(path))
     return reference
 
 

@@ -20,9 +20,8 @@ Everything here is numpy/scipy only (no torch), so it is testable in millisecond
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import numpy as np
 from scipy import stats
 
 from treemtl.errors import TreeMTLError
+from treemtl.training.metrics_file import Metrics, mean_metrics, read_metrics
 
 METHODS: tuple[str, ...] = ("pearson", "spearman", "kendall")
 
@@ -104,27 +104,6 @@ def stratified_sample(strata: Sequence[Hashable], n: int | None, seed: int, alwa
 
 
 # --------------------------------------------------------------------------- real Δt
-def overall_delta(
-    tasks: Sequence[str],
-    metrics: Mapping[str, Mapping[str, float]],
-    reference: Mapping[str, Mapping[str, float]],
-    relative: Callable[[str, Mapping[str, float], Mapping[str, float]], float],
-) -> tuple[float, dict[str, float]]:
-    """Δt (mean over tasks of Δ_t, in %) and the per-task Δ_t of one trained model vs the singles.
-
-    ``relative`` is the task-aware relative performance (``treemtl.training.tasks.relative_performance``),
-    passed in so this module stays torch-free.
-    """
-    per_task: dict[str, float] = {}
-    for task in tasks:
-        if task not in metrics:
-            raise TreeMTLError(f"metrics lack task {task!r} (have {sorted(metrics)})")
-        if task not in reference:
-            raise TreeMTLError(f"single-task reference lacks task {task!r}")
-        per_task[task] = float(relative(task, metrics[task], reference[task]))
-    return float(np.mean(list(per_task.values()))), per_task
-
-
 def real_deltas(per_seed: Mapping[int, Mapping[int, float]]) -> dict[int, float]:
     """Mean Δt over seeds per layout id: ``per_seed[id][seed] -> Δt``."""
     return {layout: float(np.mean(list(seeds.values()))) for layout, seeds in per_seed.items() if seeds}
@@ -344,37 +323,7 @@ def regret_report(
     return out
 
 
-def within_budget(flops: float, budget: float, backbone_flops: float) -> bool:
-    """``flops <= budget`` backbones, with a relative tolerance so 1.0 backbone fits a budget of 1."""
-    return float(flops) <= float(budget) * float(backbone_flops) * (1.0 + 1e-9)
-
-
 # --------------------------------------------------------------------------- trained results
-Metrics = dict[str, dict[str, float]]
-
-
-def read_metrics(path: str | Path) -> Metrics:
-    """The ``metrics`` mapping (task -> metric -> value) of a metrics.json file."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {str(task): {str(m): float(v) for m, v in values.items()} for task, values in data["metrics"].items()}
-    except FileNotFoundError as error:
-        raise TreeMTLError(f"{path}: metrics file not found") from error
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise TreeMTLError(f"{path}: expected a metrics.json with a 'metrics' mapping ({error})") from error
-
-
-def mean_metrics(runs: Sequence[Metrics]) -> Metrics:
-    """Per-metric mean over runs (seeds) of the same layout."""
-    if not runs:
-        raise TreeMTLError("mean_metrics: no runs")
-    return {
-        task: {metric: float(np.mean([run[task][metric] for run in runs])) for metric in runs[0][task]}
-        for task in runs[0]
-    }
-
-
 def single_reference(results: str | Path, tasks: Sequence[str]) -> Metrics:
     """Metrics of each task's single-task model (``single/<task>/metrics.json``), the Δ reference."""
     return {task: read_metrics(Path(results) / "single" / task / "metrics.json")[task] for task in tasks}
@@ -406,14 +355,13 @@ def trained_metrics(results: str | Path, layout_id: int, seeds: Sequence[int]) -
     """Metrics of a trained layout and where they come from, or None if it was never trained.
 
     Oracle runs (mean over the seeds found) come first because they average out seed noise; then
-    the recommender's final model, then a model trained only for a baseline comparison.
+    the recommender's final model.
     """
     results = Path(results)
     runs = [read_metrics(p) for s in seeds if (p := oracle_path(results, layout_id, s)).is_file()]
     if runs:
         return mean_metrics(runs), f"oracle ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
-    for folder, label in (("final", "final"), (Path("baselines") / "models", "baseline model")):
-        path = results / folder / str(layout_id) / "metrics.json"
-        if path.is_file():
-            return read_metrics(path), label
+    path = results / "final" / str(layout_id) / "metrics.json"
+    if path.is_file():
+        return read_metrics(path), "final"
     return None

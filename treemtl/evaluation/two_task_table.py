@@ -11,8 +11,6 @@ complete as the estimator expects. Files are read from the workflow's results la
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from itertools import combinations
@@ -21,8 +19,10 @@ from typing import Any
 
 import pandas as pd
 
+from treemtl.core.relative_performance import relative_performance, skipped_note
 from treemtl.errors import TreeMTLError
-from treemtl.training.tasks import relative_performance
+from treemtl.training.metrics_file import read_mean_metrics
+from treemtl.training.tasks import get_task
 
 COLUMNS: tuple[str, ...] = ("task_a", "task_b", "branch", "delta_a", "delta_b")
 
@@ -42,68 +42,11 @@ def pair_path(results: str | Path, task_a: str, task_b: str, branch: int, repeat
     return _run_folder(Path(results) / "pairs" / f"{task_a}__{task_b}" / f"branch{branch}", repeat_seed)
 
 
-def read_metrics(path: str | Path, tasks: Sequence[str]) -> dict[str, dict[str, float]]:
-    """The ``metrics`` mapping of a metrics.json, checked to hold every task of ``tasks``."""
-    path = Path(path)
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TreeMTLError(f"{path}: missing (train that model first)") from None
-    except (OSError, ValueError) as error:
-        raise TreeMTLError(f"{path}: not a readable metrics.json ({error})") from error
-    metrics = data.get("metrics") if isinstance(data, Mapping) else None
-    if not isinstance(metrics, Mapping):
-        raise TreeMTLError(f"{path}: expected a 'metrics' mapping")
-    result: dict[str, dict[str, float]] = {}
-    for task in tasks:
-        values = metrics.get(task)
-        if not isinstance(values, Mapping):
-            raise TreeMTLError(f"{path}: no metrics for task {task!r}")
-        result[task] = {str(name): float(value) for name, value in values.items()}
-    return result
-
-
-def task_delta(task: str, metrics: Mapping[str, float], reference: Mapping[str, float]) -> tuple[float, list[str]]:
-    """Relative performance (%) of ``task`` and the metrics left out because their reference is 0.
-
-    :func:`treemtl.training.tasks.relative_performance` is undefined when a reference metric is 0 (e.g.
-    a depth δ-accuracy of a barely trained single-task model); those metrics are left out of
-    the average, as the training monitor does, instead of failing the whole table.
-    """
-    from treemtl.training.tasks import get_task
-
-    zero = [name for name, value in reference.items() if value == 0]
-    if not zero:
-        return relative_performance(task, metrics, reference), []
-    terms = []
-    for metric in get_task(task).metrics:
-        ref = reference.get(metric.name)
-        if metric.name in zero or ref is None or metric.name not in metrics:
-            continue
-        change = (float(metrics[metric.name]) - float(ref)) / float(ref)
-        terms.append(change if metric.higher_is_better else -change)
-    if not terms:
-        raise TreeMTLError(f"{task}: every reference metric is 0; relative performance is undefined")
-    return 100.0 * sum(terms) / len(terms), zero
-
-
-def _delta(path: Path, task: str, metrics: Mapping[str, float], reference: Mapping[str, float]) -> float:
-    try:
-        value, skipped = task_delta(task, metrics, reference)
-    except TreeMTLError as error:
-        raise TreeMTLError(f"{path}: {error}") from error
-    if skipped:
-        print(f"{path}: {task}: reference {', '.join(skipped)} is 0; left out of Δ", file=sys.stderr)
-    if not math.isfinite(value):
-        raise TreeMTLError(f"{path}: relative performance of {task} is {value} (diverged training?)")
-    return value
-
-
-def _mean_of_runs(paths: Sequence[Path], tasks: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Per-metric mean over the runs (seeds) of one model."""
-    from treemtl.evaluation.oracle import mean_metrics
-
-    return mean_metrics([read_metrics(path, tasks) for path in paths])
+def _delta(source: Path, task: str, metrics: Mapping[str, float], reference: Mapping[str, float]) -> float:
+    delta = relative_performance(task, metrics, reference, get_task(task).directions, str(source))
+    if note := skipped_note(task, delta, str(source)):
+        print(note, file=sys.stderr)
+    return delta.percent
 
 
 def build_two_task_table(
@@ -119,13 +62,13 @@ def build_two_task_table(
     if num_blocks < 1:
         raise TreeMTLError(f"--blocks must be >= 1, got {num_blocks}")
     runs: list[int | None] = [None, *repeat_seeds]
-    singles = {task: _mean_of_runs([single_path(results, task, r) for r in runs], [task])[task] for task in tasks}
+    singles = {task: read_mean_metrics([single_path(results, task, r) for r in runs], [task])[task] for task in tasks}
     rows: list[tuple[str, str, int, float, float]] = []
     for task_a, task_b in combinations(tasks, 2):
         rows.append((task_a, task_b, 0, 0.0, 0.0))
         for branch in range(1, num_blocks + 1):
             path = pair_path(results, task_a, task_b, branch)
-            metrics = _mean_of_runs([pair_path(results, task_a, task_b, branch, r) for r in runs], [task_a, task_b])
+            metrics = read_mean_metrics([pair_path(results, task_a, task_b, branch, r) for r in runs], [task_a, task_b])
             rows.append(
                 (
                     task_a,

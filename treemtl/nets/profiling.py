@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from treemtl.core.layout import Layout
 
 with warnings.catch_warnings():  # fvcore's import scripts a helper with the deprecated torch.jit.script
     warnings.simplefilter("ignore", FutureWarning)
@@ -100,16 +99,6 @@ def profile_heads(heads: Mapping[str, nn.Module], feature_shape: Sequence[int]) 
     """(FLOPs, params) of each head on one feature map of ``feature_shape`` (C, H, W)."""
     x = torch.zeros(1, *feature_shape)
     return {name: (count_flops(head, x), count_params(head)) for name, head in heads.items()}
-
-
-def layout_cost(layout: Layout, profile: BlockProfile) -> tuple[int, int]:
-    """(FLOPs, params) of a tree's backbone part: block b costs once per group of L_b (heads excluded)."""
-    if layout.num_blocks != len(profile.flops):
-        raise ValueError(f"layout has {layout.num_blocks} blocks, profile has {len(profile.flops)}")
-    copies = layout.copies()
-    flops = sum(c * f for c, f in zip(copies, profile.flops))
-    params = sum(c * p for c, p in zip(copies, profile.params))
-    return flops, params
 
 
 def model_flops(model: nn.Module, input_size: Sequence[int]) -> int:

@@ -6,9 +6,8 @@ over batches and divide once at the end (pixel-weighted over the whole split), a
 segmentation confusion matrix is accumulated over the whole split before mIoU is taken — the
 mean of per-batch scores would be a different, batch-size-dependent number.
 
-Relative performance (Maninis et al., 2019), used for the two-task table and every Δ:
-per metric ``(m - m_ref) / m_ref``, sign flipped for lower-is-better metrics, averaged over the
-task's metrics, times 100.
+A metric's direction decides the sign of its term in the relative performance Δ
+(:mod:`treemtl.core.relative_performance`).
 """
 
 from __future__ import annotations
@@ -80,6 +79,11 @@ class TaskSpec:
     @property
     def metric_names(self) -> tuple[str, ...]:
         return tuple(spec.name for spec in self.metrics)
+
+    @property
+    def directions(self) -> dict[str, bool]:
+        """Metric name -> higher is better: what :mod:`treemtl.core.relative_performance` needs."""
+        return {spec.name: spec.higher_is_better for spec in self.metrics}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -332,41 +336,6 @@ def parse_tasks(text: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-# ----------------------------------------------------------------------------------------------
-# relative performance
-
-
-def relative_performance(task: str, metrics: Mapping[str, float], reference: Mapping[str, float]) -> float:
-    """Δ of ``task`` in % against ``reference`` (the single-task model's metrics).
-
-    Per metric ``(m - m_ref) / m_ref``, negated for lower-is-better metrics, averaged over the
-    task's metrics, times 100: positive means better than the reference.
-    """
-    spec = get_task(task)
-    terms: list[float] = []
-    for metric in spec.metrics:
-        if metric.name not in reference:
-            raise TreeMTLError(f"{task}: reference metric {metric.name!r} is missing")
-        if metric.name not in metrics:
-            raise TreeMTLError(f"{task}: metric {metric.name!r} is missing")
-        ref = float(reference[metric.name])
-        value = float(metrics[metric.name])
-        if ref == 0.0 or not math.isfinite(ref):
-            raise TreeMTLError(f"{task}: reference metric {metric.name!r} is {ref}; relative performance is undefined")
-        change = (value - ref) / ref
-        terms.append(change if metric.higher_is_better else -change)
-    return float(np.mean(terms) * 100.0)
-
-
-def delta_overall(
-    metrics: Mapping[str, Mapping[str, float]], reference: Mapping[str, Mapping[str, float]]
-) -> float:
-    """Mean over the tasks in ``metrics`` of their relative performance (the paper's Δ_T)."""
-    if not metrics:
-        raise TreeMTLError("no tasks to compute the overall relative performance of")
-    deltas = []
-    for task, values in metrics.items():
-        if task not in reference:
-            raise TreeMTLError(f"{task}: no reference metrics")
-        deltas.append(relative_performance(task, values, reference[task]))
-    return float(np.mean(deltas))
+def task_directions(tasks: Sequence[str]) -> dict[str, dict[str, bool]]:
+    """Per task, metric name -> higher is better (the input of every Δ)."""
+    return {task: get_task(task).directions for task in tasks}

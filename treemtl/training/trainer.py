@@ -52,7 +52,8 @@ from treemtl.training.checkpoint import (
 )
 from treemtl.training.config import ExperimentConfig, config_from_dict
 from treemtl.errors import TreeMTLError
-from treemtl.training.tasks import get_task
+from treemtl.core.relative_performance import overall_relative_performance
+from treemtl.training.tasks import get_task, task_directions
 
 if TYPE_CHECKING:
     from treemtl.core.layout import Layout
@@ -178,24 +179,9 @@ def evaluate(
 
 
 def validation_score(metrics: Metrics, reference: Metrics) -> float:
-    """Mean over tasks of the relative performance (%) against ``reference``.
-
-    Used only to monitor training: metrics whose reference value is 0 (e.g. a δ accuracy of a
-    freshly initialised model) are left out instead of failing the run.
-    """
-    deltas = []
-    for task, values in metrics.items():
-        ref = {name: value for name, value in reference.get(task, {}).items() if value != 0}
-        spec = get_task(task)
-        kept = [m for m in spec.metrics if m.name in ref]
-        if not kept:
-            continue
-        terms = []
-        for metric in kept:
-            change = (values[metric.name] - ref[metric.name]) / ref[metric.name]
-            terms.append(change if metric.higher_is_better else -change)
-        deltas.append(float(np.mean(terms)) * 100.0)
-    return float(np.mean(deltas)) if deltas else 0.0
+    """Mean over tasks of the relative performance Δ (%) against ``reference``: the monitor's score."""
+    total, _ = overall_relative_performance(list(metrics), metrics, reference, task_directions(list(metrics)), "validation")
+    return total
 
 
 # ----------------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def affinity_tensor(rdms: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
     return out
 
 
-def layout_cost(blocks: Blocks, dissimilarity: np.ndarray) -> float:
+def dissimilarity_cost(blocks: Blocks, dissimilarity: np.ndarray) -> float:
     """Σ_b mean over groups of block b of the max pairwise dissimilarity in the group (paper 3.2).
 
     ``blocks`` is a layout's ``blocks`` (partitions per block); ``dissimilarity`` is [B, T, T].
@@ -109,9 +109,9 @@ def layout_cost(blocks: Blocks, dissimilarity: np.ndarray) -> float:
     return total
 
 
-def layout_costs(layouts: Sequence[Any], dissimilarity: np.ndarray) -> np.ndarray:
-    """:func:`layout_cost` of every layout (objects with ``.blocks``), in input order."""
-    return np.array([layout_cost(layout.blocks, dissimilarity) for layout in layouts], dtype=float)
+def dissimilarity_costs(layouts: Sequence[Any], dissimilarity: np.ndarray) -> np.ndarray:
+    """:func:`dissimilarity_cost` of every layout (objects with ``.blocks``), in input order."""
+    return np.array([dissimilarity_cost(layout.blocks, dissimilarity) for layout in layouts], dtype=float)
 
 
 @dataclass(frozen=True)

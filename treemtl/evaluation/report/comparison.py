@@ -63,7 +63,8 @@ def model_row(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One table row: cost of the layout, its trained metrics, Δ per task and Δt (None = unknown)."""
-    from treemtl.training.tasks import relative_performance
+    from treemtl.core.relative_performance import relative_performance
+    from treemtl.training.tasks import get_task
 
     row: dict[str, Any] = {"Model": label}
     row.update(extra or {})
@@ -80,7 +81,11 @@ def model_row(
     for task in tasks:
         for metric in reference[task]:
             row[f"{short(task)} {metric}"] = None if metrics is None else float(metrics[task][metric])
-        delta = None if metrics is None else relative_performance(task, metrics[task], reference[task])
+        delta = (
+            None
+            if metrics is None
+            else relative_performance(task, metrics[task], reference[task], get_task(task).directions, trained[1]).percent
+        )
         row[f"Δ{short(task)}"] = delta
         deltas.append(delta)
     row["Δt"] = None if metrics is None else float(np.mean(deltas))

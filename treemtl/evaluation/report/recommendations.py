@@ -8,7 +8,6 @@ independent models (the singles themselves: Δ = 0 by definition) and the all-sh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,33 +19,15 @@ from treemtl.atomic import write_text_atomic
 from treemtl.training.config import ExperimentConfig, load_config
 from treemtl.errors import TreeMTLError
 from treemtl.core.layout import Layout
+from treemtl.training.metrics_file import Metrics, read_metrics
 from treemtl.evaluation.report.tables import to_markdown, write_csv, write_latex
 
-Metrics = dict[str, dict[str, float]]
 ALL_SHARED_ID = 0
 
 
 def budget_label(budget: float) -> str:
     """``1.5`` -> ``1.5``: the spelling used in file names (``recommend/budget1.5.csv``)."""
     return f"{float(budget):g}"
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TreeMTLError(f"{path}: missing (run the workflow up to this file first)") from None
-    except (OSError, ValueError) as error:
-        raise TreeMTLError(f"{path}: not readable JSON ({error})") from error
-
-
-def read_task_metrics(path: Path, tasks: Sequence[str]) -> Metrics:
-    """Per-task metrics of a metrics.json, checked to cover ``tasks``."""
-    data = _read_json(path)
-    metrics = data.get("metrics") if isinstance(data, Mapping) else None
-    if not isinstance(metrics, Mapping) or any(not isinstance(metrics.get(t), Mapping) for t in tasks):
-        raise TreeMTLError(f"{path}: expected 'metrics' for tasks {', '.join(tasks)}")
-    return {task: {str(k): float(v) for k, v in metrics[task].items()} for task in tasks}
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -91,12 +72,12 @@ def load_results(config: ExperimentConfig, results: str | Path) -> RunResults:
         label: _read_csv(root / "recommend" / f"budget{label}.csv")
         for label in (budget_label(b) for b in config.recommend.budgets)
     }
-    singles: Metrics = {}
-    for task in config.tasks:
-        singles.update(read_task_metrics(root / "single" / task / "metrics.json", [task]))
+    singles: Metrics = {
+        task: read_metrics(root / "single" / task / "metrics.json", [task])[task] for task in config.tasks
+    }
     run = RunResults(config, performance, recommendations, singles)
     for layout_id in run.layout_ids():
-        run.finals[layout_id] = read_task_metrics(root / "final" / str(layout_id) / "metrics.json", config.tasks)
+        run.finals[layout_id] = read_metrics(root / "final" / str(layout_id) / "metrics.json", config.tasks)
     return run
 
 
@@ -106,11 +87,11 @@ def metric_columns(tasks: Sequence[str], metrics: Metrics) -> list[tuple[str, st
 
 
 def _deltas(tasks: Sequence[str], metrics: Metrics, singles: Metrics) -> dict[str, float]:
-    from treemtl.evaluation.two_task_table import task_delta
+    from treemtl.core.relative_performance import overall_relative_performance
+    from treemtl.training.tasks import task_directions
 
-    deltas = {task: task_delta(task, metrics[task], singles[task])[0] for task in tasks}
-    deltas["mean"] = sum(deltas[t] for t in tasks) / len(tasks)
-    return deltas
+    mean, per_task = overall_relative_performance(tasks, metrics, singles, task_directions(tasks))
+    return {**{task: delta.percent for task, delta in per_task.items()}, "mean": mean}
 
 
 def _row(
