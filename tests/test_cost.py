@@ -86,3 +86,37 @@ def test_profile_validation() -> None:
     with pytest.raises(TreeMTLError, match="expected 5 values"):
         BlockProfile.from_strings("1,2", None, 5)
     assert BlockProfile.from_strings(",".join(map(str, PAPER_FRACTIONS)), None, 5).flops == PAPER_FRACTIONS
+
+
+@pytest.mark.parametrize("text", ["1e400", "1e400flops", "2e308params", "1e309%"])
+def test_budget_beyond_float_range_is_rejected(text: str) -> None:
+    with pytest.raises(TreeMTLError, match=f"budget '{text}': must be a finite number"):
+        parse_budget(text)
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "-1", "-1models", "0", "1e-5000"])
+def test_budget_that_is_not_positive_and_finite_is_rejected(text: str) -> None:
+    with pytest.raises(TreeMTLError, match=f"budget '{text}'"):
+        parse_budget(text)
+
+
+def test_huge_budget_admits_every_layout() -> None:
+    """The largest float budget times a large backbone total must not overflow the comparison."""
+    space = layout_space(3, 5)
+    for profile in (BlockProfile((10**9,) * 5, (1,) * 5), BlockProfile((1e300,) * 5, (0.5,) * 5)):
+        costs = layout_costs(space.copies(), profile, 3)
+        assert parse_budget("1e308").mask(costs).all()
+        assert parse_budget("1.7e308flops").mask(costs).sum() == (costs.flops <= 1.7e308).sum()
+
+
+def test_nothing_fits_names_budget_and_cheapest_cost() -> None:
+    space = layout_space(3, 5)
+    costs = layout_costs(space.copies(), BlockProfile((1, 2, 3, 4, 10), (5, 5, 5, 5, 5)), 3)
+    assert parse_budget("0.5").nothing_fits(costs) == "no layout within budget 0.5 models (cheapest: 1 models)"
+    assert parse_budget("10%").nothing_fits(costs) == (
+        "no layout within budget 10% of independent FLOPs (cheapest: 33.3333% of independent FLOPs)"
+    )
+    assert parse_budget("19flops").nothing_fits(costs) == "no layout within budget 19 FLOPs (cheapest: 20 FLOPs)"
+    assert parse_budget("3params").nothing_fits(costs) == "no layout within budget 3 params (cheapest: 25 params)"
+    for text in ("0.5", "10%", "19flops", "3params"):
+        assert not parse_budget(text).mask(costs).any()

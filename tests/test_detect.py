@@ -260,6 +260,27 @@ def test_bad_input_size_is_a_clear_error() -> None:
         split_backbone(_config(input_size=(3, 64)))
 
 
+def test_wrong_input_channels_fail_without_printing(capfd: pytest.CaptureFixture[str]) -> None:
+    """Shape propagation prints the failing operator's traceback itself; none of it may show."""
+    with pytest.raises(TreeMTLError, match=r"forward fails on an input of shape \(1, 5, 16, 16\)") as failure:
+        split_backbone(_config(input_size=(5, 16, 16)))
+    assert "While executing" not in str(failure.value) and "tlparse" not in str(failure.value)
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_failing_backbone_factory_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "broken_backbones.py").write_text(
+        "def raising():\n    raise ValueError('no such depth: 7')\n"
+    )
+    (tmp_path / "crashing_module.py").write_text("raise RuntimeError('missing licence file')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(TreeMTLError, match=r"backbone 'broken_backbones:raising': raising\(\) raised ValueError: no such depth: 7"):
+        build_backbone("broken_backbones:raising")
+    with pytest.raises(TreeMTLError, match=r"'crashing_module:net': importing 'crashing_module' raised RuntimeError: missing licence"):
+        build_backbone("crashing_module:net")
+
+
 # ----------------------------------------------------------------------------- CLI
 
 

@@ -209,3 +209,75 @@ def test_unknown_format_and_missing_file(tmp_path: Path) -> None:
 def test_task_names_mismatch(two_task_tables: Path) -> None:
     with pytest.raises(TreeMTLError, match="2 task names given"):
         load_two_task_table(two_task_tables / "nyuv2_deeplab_resnet34.csv", task_names=["a", "b"])
+
+
+# --------------------------------------------------------------------------- columns nobody reads
+WIDE_HEADER = 'branch,"(0, 1)-0","(0, 1)-1"'
+WIDE_ROWS = "0,0,0\n1,1.5,-2\n"
+
+
+@pytest.mark.parametrize(
+    ("header", "rows", "message"),
+    [
+        ('branch,"(0, 1)-0","(0, 1)-1","(0, 1)-0"', "0,0,0,0\n1,1.5,-2,9\n", r"duplicate column '\(0, 1\)-0'"),
+        ('branch,"(0, 1)-0","(0, 1)-1", "(0, 1)-1 "', "0,0,0,0\n1,1.5,-2,9\n", r"duplicate column '\(0, 1\)-1'"),
+        ('branch,"(0, 1)-0","(0, 1)-1",branch', "0,0,0,0\n1,1.5,-2,1\n", "duplicate column 'branch'"),
+        (WIDE_HEADER + ',"(0, 1)-2"', "0,0,0,0\n1,1.5,-2,9\n", r"unknown column '\(0, 1\)-2'"),
+        (WIDE_HEADER + ",notes", "0,0,0,x\n1,1.5,-2,y\n", "unknown column 'notes'"),
+        (WIDE_HEADER + ",", "0,0,0,\n1,1.5,-2,\n", "unknown column 'Unnamed: 3'"),
+        ('"(0, 1)-0","(0, 1)-1",extra', "0,0,1\n1.5,-2,1\n", "unknown column 'extra'"),
+    ],
+    ids=["repeated-pair", "repeated-after-strip", "repeated-branch", "unknown-side", "notes", "blank-header", "not-first"],
+)
+def test_wide_table_rejects_duplicate_and_unknown_columns(tmp_path: Path, header: str, rows: str, message: str) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_text(f"{header}\n{rows}")
+    with pytest.raises(TreeMTLError, match=f"wide.csv: {message}"):
+        load_two_task_table(path)
+
+
+def test_wide_xlsx_rejects_duplicate_and_unknown_columns(tmp_path: Path) -> None:
+    import openpyxl
+
+    def write(name: str, header: list[str]) -> Path:
+        book = openpyxl.Workbook()
+        sheet = book.active
+        for row in ([*header], [0] * len(header), [1, 1.5, -2, 3][: len(header)]):
+            sheet.append(row)
+        book.save(tmp_path / name)
+        return tmp_path / name
+
+    with pytest.raises(TreeMTLError, match=r"dup.xlsx: duplicate column '\(0, 1\)-0'"):
+        load_two_task_table(write("dup.xlsx", ["branch", "(0, 1)-0", "(0, 1)-1", "(0, 1)-0"]))
+    with pytest.raises(TreeMTLError, match="odd.xlsx: unknown column 'remark'"):
+        load_two_task_table(write("odd.xlsx", ["branch", "(0, 1)-0", "(0, 1)-1", "remark"]))
+    good = load_two_task_table(write("good.xlsx", ["branch", "(0, 1)-0", "(0, 1)-1"]))
+    assert good.delta[0, 1, 1] == 1.5 and good.delta[1, 0, 1] == -2
+
+
+def test_wide_branch_column_may_be_unnamed_or_absent(tmp_path: Path) -> None:
+    """The legitimate variants: a 'branch' column, an unnamed first column (an index), or row order."""
+    variants = {
+        "named.csv": f"{WIDE_HEADER}\n{WIDE_ROWS}",
+        "index.csv": ',"(0, 1)-0","(0, 1)-1"\n' + WIDE_ROWS,
+        "order.csv": '"(0, 1)-0","(0, 1)-1"\n0,0\n1.5,-2\n',
+    }
+    for name, text in variants.items():
+        (tmp_path / name).write_text(text)
+        table = load_two_task_table(tmp_path / name)
+        assert table.num_blocks == 1 and table.delta[0, 1, 1] == 1.5 and table.delta[1, 0, 1] == -2
+
+
+def test_tidy_table_rejects_duplicate_and_unknown_columns(tmp_path: Path) -> None:
+    rows = _tidy_rows()
+    with pytest.raises(TreeMTLError, match="table.csv: duplicate column 'delta_a'"):
+        load_two_task_table(_write(tmp_path, [r + ",7" for r in rows], header=TIDY_HEADER.strip() + ",delta_a\n"))
+    with pytest.raises(TreeMTLError, match="table.csv: unknown column 'seed'"):
+        load_two_task_table(_write(tmp_path, [r + ",7" for r in rows], header=TIDY_HEADER.strip() + ",seed\n"))
+
+
+def test_published_tables_have_no_stray_columns(two_task_tables: Path) -> None:
+    for path in sorted(two_task_tables.glob("*_*.*")):
+        if path.suffix in (".csv", ".xlsx"):
+            table = load_two_task_table(path, num_blocks=5)
+            assert table.num_tasks in (3, 5)

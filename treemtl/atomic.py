@@ -2,16 +2,21 @@
 
 Each writer goes to a temporary file in the destination folder, is flushed to disk and then
 renamed over the target with ``os.replace`` (atomic on POSIX and Windows within one filesystem).
+A file-system failure (target is a folder, disk full, permission denied, ...) removes the temporary
+file and becomes one :class:`TreeMTLError` naming the target, not a traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+from treemtl.errors import TreeMTLError
 
 
 def _default_file_mode() -> int:
@@ -25,30 +30,56 @@ def _default_file_mode() -> int:
 _FILE_MODE = _default_file_mode()
 
 
+def output_error(path: str | os.PathLike[str], error: OSError) -> TreeMTLError:
+    """A failure to write ``path`` as a one-line user error saying what was expected there."""
+    target = Path(path)
+    blocker = next((folder for folder in target.parents if folder.is_file()), None)
+    if blocker is not None:
+        reason = f"{blocker} is a file, expected a folder"
+    elif isinstance(error, IsADirectoryError) or (error.errno == errno.EISDIR and target.is_dir()):
+        reason = "it is a folder, expected a file path"
+    elif isinstance(error, (FileExistsError, NotADirectoryError)) and target.is_file():
+        reason = "it is a file, expected a folder"
+    else:
+        reason = error.strerror or str(error)
+        missing = [folder for folder in target.parents if not folder.exists()]
+        if isinstance(error, FileNotFoundError) and missing:
+            reason += f": cannot create folder {missing[-1]}"
+    return TreeMTLError(f"{target}: cannot write ({reason})")
+
+
 def _write_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
     """Run ``write`` on a temporary sibling of ``path`` and rename it into place."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+            os.fchmod(fd, _FILE_MODE)
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, target)
+        except BaseException:
+            try:
+                os.unlink(tmp_name)
+            except FileNotFoundError:
+                pass
+            raise
+    except OSError as error:
+        raise output_error(target, error) from error
     return target
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 text to ``path`` atomically."""
     data = text.encode("utf-8")
+    return _write_atomic(path, lambda handle: handle.write(data))
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (binary artifacts such as ``.npz``)."""
     return _write_atomic(path, lambda handle: handle.write(data))
 
 

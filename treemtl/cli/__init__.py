@@ -3,15 +3,22 @@
 Module ``treemtl.cli.<name>`` provides the command ``<name>`` with underscores written as dashes.
 Only the module of the command being run is imported, so that the light commands (enumerate,
 recommend) start without loading torch.
+
+A user error (:class:`TreeMTLError`) or a file-system failure (``OSError``: a full disk, an
+output path that is a folder, ...) is printed as one line and exits 2; anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from treemtl.atomic import output_error
 from treemtl.errors import TreeMTLError
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -65,12 +72,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except TreeMTLError as error:
-        message = " ".join(str(error).split())
-        sys.stderr.write(f"treemtl: error: {message}\n")
-        return 2
     except BrokenPipeError:
         return 0
+    except OSError as error:
+        return _fail(_os_error(error, getattr(args, "out", None)))
+    except TreeMTLError as error:
+        return _fail(error)
+
+
+def _fail(error: TreeMTLError) -> int:
+    message = " ".join(str(error).split())
+    sys.stderr.write(f"treemtl: error: {message}\n")
+    return 2
+
+
+def _os_error(error: OSError, out: str | None) -> TreeMTLError:
+    """A file-system failure of a command: an output one names its path and says what was expected.
+
+    Atomic writers already report their target; this covers the rest (output folders, shards).
+    """
+    path = error.filename if error.filename is not None else out
+    if path is None:
+        return TreeMTLError(f"file system error: {error.strerror or error}")
+    failed = Path(os.fsdecode(path))
+    if out is not None:
+        absolute, target = failed.absolute(), Path(out).absolute()
+        if absolute == target or target in absolute.parents:
+            return output_error(failed, error)
+        if absolute in target.parents:  # a folder that would hold --out
+            return output_error(out, error)
+    return TreeMTLError(f"{failed}: {error.strerror or error}")
+
+
+def seed(text: str) -> int:
+    """Argparse type of ``--seed``: numpy and torch seed their generators with 32-bit unsigned integers."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {2**32 - 1}, got {text!r}")
+    return value
 
 
 if __name__ == "__main__":

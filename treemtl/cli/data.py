@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from treemtl.cli import seed
 from treemtl.errors import TreeMTLError
 
 
@@ -17,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--n", type=int, default=1200, help="train images (default 1200)")
     synth.add_argument("--n-val", type=int, default=300, help="val images (default 300)")
     synth.add_argument("--size", type=int, default=64, help="image height = width in pixels (default 64)")
-    synth.add_argument("--seed", type=int, default=0, help="seed; train and val use different streams of it")
+    synth.add_argument("--seed", type=seed, default=0, help="seed (0..2**32-1); train and val use different streams of it")
     synth.add_argument("--tasks", default=None, help="comma-separated targets to store (default: all five)")
     synth.add_argument("--workers", type=int, default=None, help="processes (default: available CPU cores)")
     synth.add_argument("--no-sheet", action="store_true", help="skip the contact sheet")
@@ -41,9 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.data_command == "synth":
-        from treemtl.training.data.synthetic import TASKS, SynthSpec, write_dataset
+        from treemtl.training.data.synthetic import SynthSpec, write_dataset
+        from treemtl.training.registry import dataset
 
-        tasks = TASKS if args.tasks is None else tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+        tasks = dataset("synthetic").tasks if args.tasks is None else tuple(t.strip() for t in args.tasks.split(",") if t.strip())
         spec = SynthSpec(n_train=args.n, n_val=args.n_val, size=args.size, seed=args.seed, tasks=tasks)
         write_dataset(
             args.out,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -34,6 +35,8 @@ from treemtl.errors import TreeMTLError
 
 BudgetKind = Literal["models", "flops", "params", "percent"]
 _TOLERANCE = 1e-9
+#: The largest budget: limits are compared as floats, so ``1e400`` would overflow.
+_LARGEST = Fraction(sys.float_info.max)
 
 
 @dataclass(frozen=True)
@@ -196,10 +199,28 @@ class Budget:
     value: Fraction
 
     def describe(self) -> str:
-        number = float(self.value)
+        return self._amount(float(self.value))
+
+    def _amount(self, number: float) -> str:
+        """``number`` in this budget's unit, as text."""
         text = f"{number:g}"
         return {"models": f"{text} models", "flops": f"{text} FLOPs",
                 "params": f"{text} params", "percent": f"{text}% of independent FLOPs"}[self.kind]
+
+    def cheapest(self, costs: LayoutCosts) -> float:
+        """The cost of the cheapest layout in this budget's unit (models, FLOPs, params or %)."""
+        if self.kind == "params":
+            return float(costs.params.min())
+        flops = float(costs.flops.min())
+        if self.kind == "models":
+            return flops / costs.backbone_flops
+        if self.kind == "percent":
+            return 100.0 * flops / (costs.num_tasks * costs.backbone_flops)
+        return flops
+
+    def nothing_fits(self, costs: LayoutCosts) -> str:
+        """What a budget below every layout's cost is told: the budget and the cheapest cost."""
+        return f"no layout within budget {self.describe()} (cheapest: {self._amount(self.cheapest(costs))})"
 
     def limit(self, costs: LayoutCosts) -> tuple[str, Fraction | float]:
         """Which cost array is bounded (``flops``/``params``) and the exact limit."""
@@ -224,7 +245,7 @@ def within(values: np.ndarray, limit: Fraction | float) -> np.ndarray:
     limit = Fraction(limit)
     if np.issubdtype(values.dtype, np.integer):
         return values <= math.floor(limit)
-    bound = float(limit)
+    bound = float(limit) if limit <= _LARGEST else math.inf
     return values <= bound + _TOLERANCE * max(abs(bound), 1e-300)
 
 
@@ -236,12 +257,14 @@ def parse_budget(text: str | float | int) -> Budget:
     match = _BUDGET.match(str(text))
     if match is None:
         raise TreeMTLError(
-            f"budget {text!r}: expected N (models), Nmodels, Nflops, Nparams or N% (e.g. 2, 1.5e9flops, 60%)"
+            f"budget {text!r}: expected a positive finite N (models), Nmodels, Nflops, Nparams or N% (e.g. 2, 1.5e9flops, 60%)"
         )
     value = Fraction(match[1])
     unit = (match[2] or "models").lower()
     kind: BudgetKind = {"model": "models", "models": "models", "flops": "flops",
                         "params": "params", "%": "percent"}[unit]  # type: ignore[assignment]
-    if value <= 0:
+    if value > _LARGEST:
+        raise TreeMTLError(f"budget {text!r}: must be a finite number, at most {float(_LARGEST):g}")
+    if value <= 0 or float(value) == 0:  # a value too small for a float would read as 0
         raise TreeMTLError(f"budget {text!r}: must be > 0")
     return Budget(kind, value)

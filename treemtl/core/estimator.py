@@ -108,11 +108,10 @@ def load_two_task_table(
             frame = pd.read_excel(path, sheet_name=0)
         else:
             frame = pd.read_csv(path, skipinitialspace=True)
-    except TreeMTLError:
-        raise
     except Exception as error:  # pandas raises many types for unreadable files
         raise TreeMTLError(f"{source}: cannot read two-task table ({error})") from error
     frame.columns = [str(c).strip() for c in frame.columns]
+    _check_duplicate_columns(list(frame.columns), source)
     if set(TIDY_COLUMNS) <= set(frame.columns):
         table = _from_tidy(frame, source, task_names)
     elif any(_WIDE_COLUMN.match(c) for c in frame.columns):
@@ -128,6 +127,20 @@ def load_two_task_table(
             f"but {num_blocks} blocks were requested"
         )
     return table
+
+
+_MANGLED = re.compile(r"^(.*)\.\d+$")
+
+
+def _check_duplicate_columns(columns: Sequence[str], source: str) -> None:
+    """A column given twice must not silently lose to its twin (pandas renames the second ``X`` ``X.1``)."""
+    seen: set[str] = set()
+    for column in columns:
+        renamed = _MANGLED.match(column)
+        twin = renamed[1] if renamed is not None and renamed[1] in seen else column
+        if twin in seen:
+            raise TreeMTLError(f"{source}: duplicate column {twin!r}")
+        seen.add(column)
 
 
 def _numeric(values: pd.Series, source: str, what: str) -> np.ndarray:
@@ -148,10 +161,15 @@ def _branches(values: pd.Series, source: str) -> np.ndarray:
 def _from_wide(frame: pd.DataFrame, source: str, task_names: Sequence[str] | None) -> TwoTaskTable:
     pair_columns = {c: _WIDE_COLUMN.match(c) for c in frame.columns}
     other = [c for c, m in pair_columns.items() if m is None]
-    if "branch" in frame.columns:
-        branches = _branches(frame["branch"], source)
-    elif other and other[0] == frame.columns[0]:
-        branches = _branches(frame[other[0]], source)
+    branch_column = "branch" if "branch" in other else (other[0] if other and other[0] == frame.columns[0] else None)
+    unknown = [c for c in other if c != branch_column]
+    if unknown:
+        raise TreeMTLError(
+            f"{source}: unknown column {unknown[0]!r}; a wide table holds a 'branch' column and "
+            f"pair columns like \"(0, 1)-0\" and \"(0, 1)-1\""
+        )
+    if branch_column is not None:
+        branches = _branches(frame[branch_column], source)
     else:
         branches = np.arange(len(frame), dtype=np.int64)
     if len(set(branches.tolist())) != len(branches):
@@ -192,6 +210,9 @@ def _from_wide(frame: pd.DataFrame, source: str, task_names: Sequence[str] | Non
 
 
 def _from_tidy(frame: pd.DataFrame, source: str, task_names: Sequence[str] | None) -> TwoTaskTable:
+    unknown = [c for c in frame.columns if c not in TIDY_COLUMNS]
+    if unknown:
+        raise TreeMTLError(f"{source}: unknown column {unknown[0]!r}; a tidy table has exactly {','.join(TIDY_COLUMNS)}")
     if len(frame) == 0:
         raise TreeMTLError(f"{source}: the table has no rows")
     raw_a = frame["task_a"].astype(str).str.strip().tolist()

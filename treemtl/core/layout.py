@@ -116,17 +116,19 @@ class Layout:
         if not compact:
             raise TreeMTLError(f"{source}: empty layout text")
         blocks_text = compact.split("|")
-        dotted = "." in compact
-        try:
+
+        def read(dotted: bool) -> Layout:
             blocks = [[_parse_group(g, dotted, source) for g in b.split(",")] for b in blocks_text]
             return cls(tuple(tuple(tuple(g) for g in block) for block in blocks))
+
+        if "." in compact:
+            return read(dotted=True)
+        try:
+            return read(dotted=False)
         except TreeMTLError:
-            if dotted:
-                raise
-        # No dot anywhere: a text of single-task groups with multi-digit indices (>10 tasks,
-        # independent layout) is read as one integer per group; digit reading failed above.
-        blocks = [[_parse_group(g, True, source) for g in b.split(",")] for b in blocks_text]
-        return cls(tuple(tuple(tuple(g) for g in block) for block in blocks))
+            # No dot anywhere: a text of single-task groups with multi-digit indices (>10 tasks,
+            # independent layout) is read as one integer per group.
+            return read(dotted=True)
 
     def format(self) -> str:
         """Write the text form; ``Layout.parse(layout.format()) == layout``."""
@@ -290,11 +292,6 @@ class LayoutSpace:
         """Text form of every layout (built per distinct partition, then joined)."""
         part_text = [_partition_text(p, self.num_tasks) for p in self.partitions]
         return ["|".join([part_text[k] for k in row]) for row in self.chains.tolist()]
-
-    def nested(self) -> list[list[list[list[int]]]]:
-        """Nested-list form of every layout (blocks -> groups -> tasks)."""
-        part_lists = [[_mask_tasks(m) for m in p] for p in self.partitions]
-        return [[part_lists[k] for k in row] for row in self.chains.tolist()]
 
 
 def _mask_tasks(mask: int) -> list[int]:

@@ -131,10 +131,17 @@ def _user_factory(spec: str) -> nn.Module:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise TreeMTLError(f"backbone {spec!r}: cannot import module {module_name!r} ({error})") from None
+    except Exception as error:  # the module's own code failed while importing
+        raise TreeMTLError(
+            f"backbone {spec!r}: importing {module_name!r} raised {type(error).__name__}: {error}"
+        ) from error
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise TreeMTLError(f"backbone {spec!r}: {module_name!r} has no callable {attr!r}")
-    model = factory()
+    try:
+        model = factory()
+    except Exception as error:  # the user's code may raise anything; report it as a config error
+        raise TreeMTLError(f"backbone {spec!r}: {attr}() raised {type(error).__name__}: {error}") from error
     if not isinstance(model, nn.Module):
         raise TreeMTLError(f"backbone {spec!r}: {attr}() returned {type(model).__name__}, expected an nn.Module")
     return model

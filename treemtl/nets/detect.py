@@ -22,6 +22,8 @@ stages or by balancing FLOPs, and users can add or remove branching points.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 import warnings
@@ -341,7 +343,9 @@ def _tensor_outputs(graph_module: fx.GraphModule, example_input: Tensor, name: s
     try:
         try:
             mode = FakeTensorMode(allow_non_fake_inputs=True)
-            with warnings.catch_warnings():
+            # ShapeProp prints the traceback of a failing operator before re-raising; the real
+            # forward pass below reports the failure as one error instead.
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
                 warnings.simplefilter("ignore")
                 ShapeProp(graph_module, fake_mode=mode).propagate(mode.from_tensor(example_input))
             return {
@@ -363,9 +367,11 @@ def _real_tensor_outputs(graph_module: fx.GraphModule, example_input: Tensor, na
             shapes[node.name] = tuple(value.shape[1:]) if isinstance(value, Tensor) else None
             return value
 
+    recorder = _Recorder(graph_module)
+    recorder.extra_traceback = False  # keep the message to the operator's own error
     try:
         with torch.no_grad():
-            _Recorder(graph_module).run(example_input)
+            recorder.run(example_input)
     except Exception as error:
         raise TreeMTLError(
             f"backbone {name}: forward fails on an input of shape {tuple(example_input.shape)}: "
