@@ -13,8 +13,10 @@ from treemtl.nets.detect import detect_blocks, split_backbone
 from treemtl.core.layout import Layout
 from treemtl.nets.model import TreeMTLModel, build_heads
 from treemtl.nets.profiling import model_flops, profile_blocks, profile_heads, tree_model_flops
+from treemtl.training.registry import task_names
+from treemtl.training.tasks import head_channels
 
-TASKS5 = ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
+TASKS5 = task_names()[:5]
 
 
 def _backbone(name: str, size: int) -> SimpleNamespace:
@@ -39,7 +41,7 @@ def bench_detection() -> None:
 def bench_shared_flops(num_tasks: int = 3) -> None:
     split = split_backbone(_backbone("deeplab_resnet34", 321))
     tasks = TASKS5[:num_tasks]
-    heads = build_heads("aspp", split.out_channels, tasks, 13)
+    heads = build_heads("aspp", split.out_channels, head_channels(tasks, 13))
     model = TreeMTLModel(split.blocks, Layout.all_shared(num_tasks, 5), heads)
     measured = tree_model_flops(model, split.input_size)
     backbone = model_flops(build_backbone("deeplab_resnet34"), split.input_size)
@@ -54,7 +56,7 @@ def bench_throughput(layout: Layout, label: str, batch: int = 32, steps: int = 1
     torch.set_num_threads(2)
     torch.manual_seed(0)
     split = split_backbone(_backbone("small_cnn", 64))
-    model = TreeMTLModel(split.blocks, layout, build_heads("light", split.out_channels, TASKS5, 8)).train()
+    model = TreeMTLModel(split.blocks, layout, build_heads("light", split.out_channels, head_channels(TASKS5, 8))).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(batch, 3, 64, 64)
     profile = profile_blocks(split.blocks, split.input_size)

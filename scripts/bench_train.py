@@ -22,16 +22,17 @@ import torch
 from treemtl.training.config import ExperimentConfig, config_from_dict, load_config
 from treemtl.training.data.synthetic import SynthSpec, write_dataset
 from treemtl.core.layout import Layout
+from treemtl.training.registry import dataset
 from treemtl.training.trainer import train, validation_score
 
-ALL_TASKS = ["segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture"]
+ALL_TASKS = list(dataset("synthetic").tasks)
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 
 
 def base_config(path: Path | None) -> ExperimentConfig:
     """The synthetic experiment whose recipe is benchmarked (all five tasks enabled)."""
-    base = load_config(path) if path is not None and path.is_file() else ExperimentConfig()
-    return config_from_dict({**base.to_dict(), "tasks": ALL_TASKS}, source=str(path or "defaults"))
+    base = load_config(path).to_dict() if path is not None and path.is_file() else {"experiment": "bench_train"}
+    return config_from_dict({**base, "tasks": ALL_TASKS}, source=str(path or "defaults"))
 
 
 def bench_config(base: ExperimentConfig, root: Path, **train_overrides: object) -> ExperimentConfig:

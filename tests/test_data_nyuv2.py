@@ -166,15 +166,15 @@ def test_build_dataset_picks_the_nyuv2_loaders(tmp_path: Path) -> None:
 
     _adashare(tmp_path / "ada")
     _mtan(tmp_path / "mtan")
-    ada = config_from_dict({"data": {"dataset": "nyuv2", "root": str(tmp_path / "ada")}})
+    ada = config_from_dict({"experiment": "nyu", "data": {"dataset": "nyuv2", "root": str(tmp_path / "ada")}})
     assert isinstance(build_dataset(ada, "train", TASKS), NYUv2AdaShare)
-    mtan = config_from_dict({"data": {"dataset": "nyuv2_mtan", "root": str(tmp_path / "mtan")}})
+    mtan = config_from_dict({"experiment": "nyu", "data": {"dataset": "nyuv2_mtan", "root": str(tmp_path / "mtan")}})
     assert len(build_dataset(mtan, "train", ["normal"])) == 2  # type: ignore[arg-type]
-    missing = config_from_dict({"data": {"dataset": "nyuv2", "root": str(tmp_path / "nowhere")}})
+    missing = config_from_dict({"experiment": "nyu", "data": {"dataset": "nyuv2", "root": str(tmp_path / "nowhere")}})
     with pytest.raises(TreeMTLError, match="nowhere"):
         build_dataset(missing, "train", TASKS)
     with pytest.raises(TreeMTLError, match="data.root"):
-        build_dataset(config_from_dict({"data": {"dataset": "nyuv2"}}), "train", TASKS)
+        build_dataset(config_from_dict({"experiment": "nyu", "data": {"dataset": "nyuv2"}}), "train", TASKS)
 
 
 def test_data_check_command_reports_a_real_dataset_and_names_a_missing_one(tmp_path: Path, capsys) -> None:

@@ -122,7 +122,7 @@ def test_errors_name_the_file(root: Path) -> None:
 def test_build_dataset_picks_taskonomy(root: Path) -> None:
     from treemtl.training.config import config_from_dict
 
-    config = config_from_dict({"data": {"dataset": "taskonomy", "root": str(root), "options": OPTIONS}})
+    config = config_from_dict({"experiment": "tk", "data": {"dataset": "taskonomy", "root": str(root), "options": OPTIONS}})
     ds = build_dataset(config, "val", ["keypoints2d", "segment_semantic"])
     assert isinstance(ds, Taskonomy) and len(ds) == 2
     assert set(ds[0]) == {"image", "keypoints2d", "segment_semantic"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -11,9 +12,11 @@ from torch import nn
 from treemtl.nets.detect import split_backbone
 from treemtl.errors import TreeMTLError
 from treemtl.core.layout import Layout
-from treemtl.nets.model import TreeMTLModel, build_heads, build_model, group_key, task_output_channels
+from treemtl.nets.model import TreeMTLModel, build_heads, build_model, group_key
 
 TASKS = ("segment_semantic", "depth_zbuffer", "normal")
+#: Head output channels per task, as the training side computes them (5 segmentation classes).
+CHANNELS = {"segment_semantic": 5, "depth_zbuffer": 1, "normal": 3}
 
 
 def _backbone() -> SimpleNamespace:
@@ -29,7 +32,7 @@ def split():  # type: ignore[no-untyped-def]
 
 def _model(split, text: str, tasks=TASKS) -> TreeMTLModel:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
-    return TreeMTLModel(split.blocks, Layout.parse(text), build_heads("light", split.out_channels, tasks, 5))
+    return TreeMTLModel(split.blocks, Layout.parse(text), build_heads("light", split.out_channels, {t: CHANNELS[t] for t in tasks}))
 
 
 def test_outputs_have_input_size_and_task_channels(split) -> None:  # type: ignore[no-untyped-def]
@@ -69,7 +72,7 @@ def test_each_block_copy_runs_exactly_once(split) -> None:  # type: ignore[no-un
 def test_single_and_two_task_models_are_layouts(split) -> None:  # type: ignore[no-untyped-def]
     single = _model(split, "0|0|0|0|0", tasks=("normal",))
     assert set(single(torch.randn(1, 3, 32, 32))) == {"normal"}
-    two = TreeMTLModel(split.blocks, Layout.two_task(2, 5), build_heads("light", split.out_channels, TASKS[:2], 4))
+    two = TreeMTLModel(split.blocks, Layout.two_task(2, 5), build_heads("light", split.out_channels, {"segment_semantic": 4, "depth_zbuffer": 1}))
     assert [len(c) for c in two.blocks] == [1, 1, 2, 2, 2]
 
 
@@ -101,22 +104,29 @@ def test_init_from_single_task_checkpoint_fills_every_copy(split) -> None:  # ty
         tree.init_from(single.state_dict(), Layout.parse("0|0|0"))
 
 
-def test_build_model_uses_task_channels_and_checks_sizes() -> None:
+def test_build_model_uses_the_given_head_channels_and_checks_sizes() -> None:
     config = SimpleNamespace(backbone=_backbone(), head="light")
-    model = build_model(config, ["normal", "keypoints2d"], Layout.all_shared(2, 5), num_classes=7)
+    model = build_model(config, {"normal": 3, "keypoints2d": 1}, Layout.all_shared(2, 5))
     out = model(torch.randn(1, 3, 32, 32))
+    assert list(out) == ["normal", "keypoints2d"]
     assert out["normal"].shape[1] == 3 and out["keypoints2d"].shape[1] == 1
     with pytest.raises(TreeMTLError, match="tasks"):
-        build_model(config, ["normal"], Layout.all_shared(2, 5), num_classes=7)
+        build_model(config, {"normal": 3}, Layout.all_shared(2, 5))
     with pytest.raises(TreeMTLError, match="blocks"):
-        build_model(config, ["normal"], Layout.all_shared(1, 4), num_classes=7)
+        build_model(config, {"normal": 3}, Layout.all_shared(1, 4))
 
 
-def test_task_output_channels_and_group_key() -> None:
-    assert [task_output_channels(t, 13) for t in ("segment_semantic", "normal", "depth_zbuffer", "keypoints2d", "edge_texture")] == [13, 3, 1, 1, 1]
+def test_group_key() -> None:
     assert group_key((0, 11)) == "group_0_11"
 
 
-def test_mismatched_heads_are_rejected(split) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(TreeMTLError, match="heads"):
-        TreeMTLModel(split.blocks, Layout.all_shared(3, 5), {"normal": nn.Identity()})
+def test_nets_does_not_import_training() -> None:
+    import ast
+
+    import treemtl.nets
+
+    for path in Path(treemtl.nets.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imported if m.startswith(("treemtl.training", "treemtl.evaluation"))], path.name

@@ -14,6 +14,7 @@ from treemtl.nets.detect import split_backbone
 from treemtl.core import cost
 from treemtl.core.layout import Layout, enumerate_layouts
 from treemtl.nets.model import TreeMTLModel, build_heads
+from treemtl.training.tasks import head_channels
 from treemtl.nets.profiling import (
     count_flops,
     count_params,
@@ -60,9 +61,9 @@ def test_layout_cost_equals_fvcore_of_the_built_tree(split) -> None:  # type: ig
     rng = random.Random(0)
     layouts = enumerate_layouts(3, 5)
     chosen = [layouts[0], layouts[-1], *rng.sample(layouts, 4)]
-    head_costs = profile_heads(build_heads("light", split.out_channels, TASKS, 5), split.output_shapes[-1])
+    head_costs = profile_heads(build_heads("light", split.out_channels, head_channels(TASKS, 5)), split.output_shapes[-1])
     for layout in chosen:
-        model = TreeMTLModel(split.blocks, layout, build_heads("light", split.out_channels, TASKS, 5))
+        model = TreeMTLModel(split.blocks, layout, build_heads("light", split.out_channels, head_channels(TASKS, 5)))
         measured = tree_model_flops(model, SIZE)
         flops, params = _layout_cost(layout, profile)
         assert measured.blocks == pytest.approx(flops, rel=0.01)

@@ -10,10 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from treemtl.errors import TreeMTLError
+from treemtl.training import registry
 from treemtl.training.tasks import (
-    TASKS,
+    TASK_TYPES,
     depth_loss,
     get_task,
+    head_channels,
     l1_loss,
     normal_loss,
     parse_tasks,
@@ -135,13 +137,32 @@ def test_output_channels_and_directions() -> None:
     assert get_task("normal").out_channels(13) == 3
     assert get_task("depth_zbuffer").metric("abs_err").direction == "lower"
     assert get_task("normal").metric("within_30").higher_is_better
-    assert set(TASKS) == {"segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture"}
-    with pytest.raises(TreeMTLError, match="unknown task"):
+    assert registry.task_names() == ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
+    with pytest.raises(TreeMTLError, match="unknown task 'depth'; expected one of segment_semantic, "):
         get_task("depth")
     assert parse_tasks("normal, depth_zbuffer") == ("normal", "depth_zbuffer")
     with pytest.raises(TreeMTLError, match="duplicate"):
         parse_tasks("normal,normal")
 
+
+
+def test_head_channels_follow_the_task_types_in_task_order() -> None:
+    channels = head_channels(["normal", "segment_semantic", "depth_zbuffer", "keypoints2d", "edge_texture"], 13)
+    assert list(channels.items()) == [
+        ("normal", 3), ("segment_semantic", 13), ("depth_zbuffer", 1), ("keypoints2d", 1), ("edge_texture", 1)
+    ]
+    with pytest.raises(TreeMTLError, match="unknown task"):
+        head_channels(["normal", "depth"], 13)
+
+
+def test_every_registered_task_has_a_spec_of_its_type() -> None:
+    for name in registry.task_names():
+        entry = registry.task(name)
+        assert entry.type in TASK_TYPES
+        spec = get_task(name)
+        assert spec.name == name and spec.metrics and spec.out_channels(7) >= 1
+    # tasks of one type share the type's losses and metrics, under their own names
+    assert get_task("keypoints2d").metric_names == get_task("edge_texture").metric_names == ("error",)
 
 def test_losses_ignore_non_finite_targets_but_not_non_finite_predictions() -> None:
     target = torch.tensor([1.0, float("nan"), 2.0]).reshape(1, 1, 1, 3)

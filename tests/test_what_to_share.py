@@ -86,9 +86,9 @@ def test_extract_block_features_from_single_task_model() -> None:
     from treemtl.training.config import config_from_dict
     from treemtl.nets.model import build_model
 
-    config = config_from_dict({"backbone": {"input_size": [3, 32, 32], "blocks": 3}})
+    config = config_from_dict({"experiment": "wts", "backbone": {"input_size": [3, 32, 32], "blocks": 3}})
     torch.manual_seed(0)
-    model = build_model(config, ["depth_zbuffer"], Layout.all_shared(1, 3), num_classes=4)
+    model = build_model(config, {"depth_zbuffer": 1}, Layout.all_shared(1, 3))
     images = torch.randn(5, 3, 32, 32)
     features = extract_block_features(model, images, batch_size=2)
     assert len(features) == 3 and all(f.shape[0] == 5 for f in features)
@@ -98,4 +98,4 @@ def test_extract_block_features_from_single_task_model() -> None:
     rdms = [rdm(f) for f in features]
     assert all(r.shape == (5, 5) for r in rdms)
     with pytest.raises(TreeMTLError):
-        extract_block_features(build_model(config, ["depth_zbuffer", "normal"], Layout.independent(2, 3), 4), images)
+        extract_block_features(build_model(config, {"depth_zbuffer": 1, "normal": 3}, Layout.independent(2, 3)), images)

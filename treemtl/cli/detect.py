@@ -8,9 +8,7 @@ from pathlib import Path
 
 from treemtl.atomic import write_json_atomic
 from treemtl.errors import TreeMTLError
-
-DEFAULT_TASKS = ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
-
+from treemtl.training.registry import task_names
 
 @dataclass(frozen=True)
 class _Backbone:
@@ -47,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _backbone(args: argparse.Namespace) -> tuple[_Backbone, str, tuple[str, ...]]:
     name, size, blocks, add, remove, weights = "small_cnn", (3, 64, 64), 5, (), (), None
-    head, tasks = "light", DEFAULT_TASKS
+    head, tasks = "light", task_names()
     if args.config:
         from treemtl.training.config import load_config
 
@@ -81,10 +79,11 @@ def run(args: argparse.Namespace) -> int:
     from treemtl.nets.detect import split_backbone
     from treemtl.nets.model import build_heads
     from treemtl.nets.profiling import profile_heads
+    from treemtl.training.tasks import head_channels
 
     backbone, head, tasks = _backbone(args)
     split = split_backbone(backbone)
-    heads = build_heads(head, split.out_channels, tasks, args.num_classes)
+    heads = build_heads(head, split.out_channels, head_channels(tasks, args.num_classes))
     costs = profile_heads(heads, split.output_shapes[-1])
     document = split.to_json(
         head_flops={task: flops for task, (flops, _) in costs.items()},

@@ -27,13 +27,6 @@ def group_key(group: Sequence[int]) -> str:
     return "group_" + "_".join(str(t) for t in group)
 
 
-def task_output_channels(task: str, num_classes: int) -> int:
-    """Head output channels of a task (segmentation: one per class; normals: 3; others: 1)."""
-    from treemtl.training.tasks import get_task
-
-    return get_task(task).out_channels(num_classes)
-
-
 def _group_of(partition: Sequence[Group], task: int) -> Group:
     return next(group for group in partition if task in group)
 
@@ -138,15 +131,18 @@ def _take(state: Mapping[str, Any], name: str, like: Tensor) -> Tensor:
     return value
 
 
-def build_heads(kind: str, in_channels: int, tasks: Sequence[str], num_classes: int) -> dict[str, nn.Module]:
-    """One head per task, in task order."""
-    return {task: build_head(kind, in_channels, task_output_channels(task, num_classes)) for task in tasks}
+def build_heads(kind: str, in_channels: int, out_channels: Mapping[str, int]) -> dict[str, nn.Module]:
+    """One head per task of ``out_channels`` (task -> head output channels), in its order."""
+    return {task: build_head(kind, in_channels, channels) for task, channels in out_channels.items()}
 
 
-def build_model(config: Any, tasks: Sequence[str], layout: Layout, num_classes: int) -> TreeMTLModel:
-    """The tree model of ``layout`` for ``tasks`` on the configured backbone and head kind."""
+def build_model(config: Any, out_channels: Mapping[str, int], layout: Layout) -> TreeMTLModel:
+    """The tree model of ``layout`` on the configured backbone and head kind, with one head per
+    task of ``out_channels`` (task -> output channels, in layout task order; the training side
+    knows the channels of each task)."""
     from treemtl.nets.detect import split_backbone
 
+    tasks = list(out_channels)
     if len(tasks) != layout.num_tasks:
         raise TreeMTLError(f"layout {layout.format()} has {layout.num_tasks} tasks, got {len(tasks)}: {', '.join(tasks)}")
     split = split_backbone(config.backbone)
@@ -154,4 +150,4 @@ def build_model(config: Any, tasks: Sequence[str], layout: Layout, num_classes: 
         raise TreeMTLError(
             f"layout {layout.format()} has {layout.num_blocks} blocks, backbone {split.name} was split into {split.num_blocks}"
         )
-    return TreeMTLModel(split.blocks, layout, build_heads(config.head, split.out_channels, tasks, num_classes))
+    return TreeMTLModel(split.blocks, layout, build_heads(config.head, split.out_channels, out_channels))

@@ -1,156 +1,136 @@
-"""Experiment configuration: frozen dataclasses mirroring the YAML file, validated on load.
+"""Experiment configuration: the YAML file, checked against the packaged JSON schema, read into
+frozen dataclasses.
 
-Every stage of the workflow reads the same file, so a mistake must be reported once, early,
-with the key path that is wrong (``config.yaml: train.lr: expected a positive number, got 'abc'``)
-rather than surfacing as a crash deep inside training. This module is torch-free so the
-recommender core and the workflow can import it cheaply.
+``config.schema.yaml`` beside this module is the one definition of the config's keys, types and
+defaults; Snakemake validates the workflow's config against the same file. The dataclasses are
+the typed view of a validated, defaults-filled config and declare no defaults of their own. What
+a schema cannot say is checked here: names that must be registered tasks and datasets
+(:mod:`treemtl.training.registry`), and rules that span keys. Every stage of the workflow reads
+the same file, so a mistake is reported once, early, with the key path that is wrong
+(``config.yaml: train.lr: expected a number > 0, got 'abc'``) rather than as a crash deep inside
+training. This module is torch-free so the workflow can import it cheaply.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import functools
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import jsonschema
 import yaml
 
 from treemtl.errors import TreeMTLError
+from treemtl.training import registry
 
-#: Task names understood by the data, model and training code (contract order).
-KNOWN_TASKS: tuple[str, ...] = ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
-DATASETS: tuple[str, ...] = ("synthetic", "nyuv2", "nyuv2_mtan", "taskonomy")
-HEADS: tuple[str, ...] = ("light", "aspp")
-OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
-AMP_MODES: tuple[str, ...] = ("auto", "off")
+#: JSON schema of the config (in YAML), shipped in the package so an installed copy has it.
+SCHEMA_PATH: Path = Path(__file__).with_name("config.schema.yaml")
 
 
 @dataclass(frozen=True)
 class SyntheticDataConfig:
     """Size of the procedural benchmark (used when ``data.dataset`` is ``synthetic``)."""
 
-    n_train: int = 1200
-    n_val: int = 300
-    size: int = 64
-    seed: int = 0
+    n_train: int
+    n_val: int
+    size: int
+    seed: int
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which dataset to read and where; ``options`` is dataset-specific and passed through."""
+    """Which dataset to read and where; ``options`` are the keys the dataset declares."""
 
-    dataset: str = "synthetic"
-    root: str | None = None
-    synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
-    options: dict[str, Any] = field(default_factory=dict)
+    dataset: str
+    root: str | None
+    synthetic: SyntheticDataConfig
+    options: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class BackboneConfig:
     """Backbone and how it is cut into ``blocks`` coarse blocks (the branching points)."""
 
-    name: str = "small_cnn"
-    input_size: tuple[int, int, int] = (3, 64, 64)
-    blocks: int = 5
-    add_branch_points: tuple[int, ...] = ()
-    remove_branch_points: tuple[int, ...] = ()
-    weights: str | None = None
+    name: str
+    input_size: tuple[int, int, int]
+    blocks: int
+    add_branch_points: tuple[int, ...]
+    remove_branch_points: tuple[int, ...]
+    weights: str | None
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """One recipe for every model of an experiment (singles, pairs, finals), as in the paper."""
 
-    iters: int = 400
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float = 0.002
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    lr_step: int = 150
-    lr_gamma: float = 0.5
-    eval_every: int = 100
-    checkpoint_every: int = 100
-    early_stop_patience: int = 0
-    loss_weights: dict[str, float] = field(default_factory=dict)
-    amp: str = "auto"
-    workers: int = 0
+    iters: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    lr_step: int
+    lr_gamma: float
+    eval_every: int
+    checkpoint_every: int
+    early_stop_patience: int
+    loss_weights: dict[str, float]
+    amp: str
+    workers: int
 
 
 @dataclass(frozen=True)
 class RecommendConfig:
     """Budgets in backbone models' worth of FLOPs, and how many layouts to keep per budget."""
 
-    budgets: tuple[float, ...] = (1.0, 1.5, 2.0)
-    top_k: int = 3
+    budgets: tuple[float, ...]
+    top_k: int
 
 
 @dataclass(frozen=True)
 class OracleConfig:
     """Ground-truth training of sampled layouts (``sample`` None = every layout)."""
 
-    sample: int | None = None
-    seeds: tuple[int, ...] = (0,)
+    sample: int | None
+    seeds: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class BaselinesConfig:
     """Settings of the baseline methods; each mapping is interpreted by its baseline."""
 
-    what_to_share: dict[str, Any] = field(default_factory=lambda: {"images": 64})
-    task_grouping: dict[str, Any] = field(default_factory=dict)
+    what_to_share: dict[str, Any]
+    task_grouping: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
     """A whole experiment; outputs go under ``results/<experiment>/``."""
 
-    experiment: str = "synthetic3"
-    tasks: tuple[str, ...] = ("segment_semantic", "depth_zbuffer", "normal")
-    seed: int = 0
+    experiment: str
+    tasks: tuple[str, ...]
+    seed: int
     #: Extra seeds of the single- and two-task models; the two-task table averages their metrics.
-    repeat_seeds: tuple[int, ...] = ()
-    data: DataConfig = field(default_factory=DataConfig)
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    head: str = "light"
-    train: TrainConfig = field(default_factory=TrainConfig)
-    recommend: RecommendConfig = field(default_factory=RecommendConfig)
-    oracle: OracleConfig = field(default_factory=OracleConfig)
-    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    repeat_seeds: tuple[int, ...]
+    data: DataConfig
+    backbone: BackboneConfig
+    head: str
+    train: TrainConfig
+    recommend: RecommendConfig
+    oracle: OracleConfig
+    baselines: BaselinesConfig
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-compatible dict (lists, dicts, str, numbers, None) that round-trips
         through :func:`config_from_dict`; safe inside ``torch.load(weights_only=True)`` files."""
         return _plain(self)
-
-
-#: Paper hyper-parameters (App. G, Table 7): lr, decay factor every ``lr_step`` iters, total iters.
-PAPER_TRAIN_SETTINGS: dict[str, dict[str, float | int]] = {
-    "nyuv2": {"lr": 0.001, "lr_gamma": 0.5, "lr_step": 4000, "iters": 20000},
-    "taskonomy": {"lr": 0.0001, "lr_gamma": 0.3, "lr_step": 10000, "iters": 50000},
-}
-
-
-def paper_train_defaults(dataset: str) -> TrainConfig:
-    """The training recipe the paper used for ``dataset`` (``nyuv2``/``nyuv2_mtan``/``taskonomy``)."""
-    key = "nyuv2" if dataset.startswith("nyuv2") else dataset
-    if key not in PAPER_TRAIN_SETTINGS:
-        raise TreeMTLError(f"no paper training settings for dataset {dataset!r}; expected one of nyuv2, nyuv2_mtan, taskonomy")
-    settings = PAPER_TRAIN_SETTINGS[key]
-    iters = int(settings["iters"])
-    every = max(1, iters // 20)
-    return dataclasses.replace(
-        TrainConfig(),
-        lr=float(settings["lr"]),
-        lr_gamma=float(settings["lr_gamma"]),
-        lr_step=int(settings["lr_step"]),
-        iters=iters,
-        eval_every=every,
-        checkpoint_every=every,
-    )
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
@@ -160,8 +140,10 @@ def load_config(path: str | Path) -> ExperimentConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise TreeMTLError(f"{path}: cannot read config: {error.strerror or error}") from error
+    except UnicodeDecodeError:
+        raise TreeMTLError(f"{path}: not a YAML config (binary content; expected UTF-8 text)") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as error:
         raise TreeMTLError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from error
     if data is None:
@@ -170,296 +152,213 @@ def load_config(path: str | Path) -> ExperimentConfig:
 
 
 def config_from_dict(data: Mapping[str, Any], source: str = "config") -> ExperimentConfig:
-    """Validate a parsed config mapping, filling defaults for missing keys."""
-    return _Reader(source).experiment(data)
+    """Validate a parsed config mapping against the schema, filling its defaults for missing keys."""
+    if not isinstance(data, Mapping):
+        raise TreeMTLError(f"{source}: expected a mapping of config keys, got {type(data).__name__}")
+    values = _plain(data)
+    fill_defaults(values, config_schema())
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(values))
+    if error is not None:
+        path, message = _explain(error)
+        raise TreeMTLError(f"{source}: {_where(path)}: {message}" if path else f"{source}: {message}")
+    amp = values["train"]["amp"]
+    if isinstance(amp, bool):  # YAML 1.1 reads a bare `off` as false and `on` as true
+        values["train"]["amp"] = "auto" if amp else "off"
+    config = _build(ExperimentConfig, values)
+    _check(config, source)
+    return config
 
 
 # ----------------------------------------------------------------------------------------------
-# validation
+# the schema: defaults, validation, messages
 
 
-class _Reader:
-    """Converts raw YAML values into dataclasses, raising errors that carry the key path."""
+@functools.cache
+def config_schema() -> dict[str, Any]:
+    """The parsed schema (cached: treat it as read-only)."""
+    schema: dict[str, Any] = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
 
-    def __init__(self, source: str) -> None:
-        self.source = source
 
-    def fail(self, path: str, expected: str, value: Any = dataclasses.MISSING) -> TreeMTLError:
-        got = "" if value is dataclasses.MISSING else f", got {value!r}"
-        where = f"{path}: " if path else ""
-        return TreeMTLError(f"{self.source}: {where}{expected}{got}")
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    return jsonschema.Draft202012Validator(config_schema())
 
-    # -- structure ------------------------------------------------------------------------
 
-    def section(self, path: str, value: Any, cls: type, readers: Mapping[str, Callable[[str, Any], Any]]) -> Any:
-        """Build ``cls`` from a mapping, reading each present key with its reader."""
-        if value is None:
-            value = {}
-        if not isinstance(value, Mapping):
-            raise self.fail(path, "expected a mapping", value)
-        for key in value:
-            if key not in readers:
-                keys = ", ".join(readers)
-                raise self.fail(_join(path, str(key)), f"unknown key (expected one of: {keys})")
-        kwargs = {key: reader(_join(path, key), value[key]) for key, reader in readers.items() if key in value}
-        return cls(**kwargs)
+def fill_defaults(instance: Any, schema: Mapping[str, Any]) -> None:
+    """Insert the schema's ``default`` of every missing property, recursively into mappings.
 
-    def experiment(self, data: Any) -> ExperimentConfig:
-        config = self.section(
-            "",
-            data,
-            ExperimentConfig,
-            {
-                "experiment": self.name,
-                "tasks": self.tasks,
-                "seed": self.nonneg_int,
-                "repeat_seeds": self.repeat_seeds,
-                "data": self.data,
-                "backbone": self.backbone,
-                "head": self.choice(HEADS),
-                "train": self.train,
-                "recommend": self.recommend,
-                "oracle": self.oracle,
-                "baselines": self.baselines,
-            },
+    Snakemake's ``validate(config, schema)`` fills the same defaults (a missing section gets
+    ``{}`` and then its own defaults), so the workflow and the CLI see the same values.
+    """
+    if not isinstance(instance, dict):
+        return
+    for key, subschema in schema.get("properties", {}).items():
+        if key not in instance and "default" in subschema:
+            instance[key] = copy.deepcopy(subschema["default"])
+        if key in instance:
+            fill_defaults(instance[key], subschema)
+
+
+_NOUNS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "array": "a list",
+    "object": "a mapping",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _describe(schema: Mapping[str, Any]) -> str:
+    """What a (sub)schema accepts, in words: ``a number in (0, 1]``, ``one of adam, sgd``."""
+    if "enum" in schema:
+        # amp also accepts YAML's booleans for `off`/`on`; the words are what users write
+        return "one of " + ", ".join(str(v) for v in schema["enum"] if not isinstance(v, bool))
+    kinds = schema.get("type", [])
+    phrases = []
+    for kind in [kinds] if isinstance(kinds, str) else kinds:
+        phrase = _NOUNS.get(kind, kind)
+        if kind in ("integer", "number"):
+            phrase += _bounds(schema)
+        elif kind == "string" and "pattern" in schema:
+            phrase += f" matching {schema['pattern']}"
+        elif kind == "string" and schema.get("minLength") == 1:
+            phrase = "a non-empty string"
+        phrases.append(phrase)
+    return " or ".join(phrases) or "a valid value"
+
+
+def _bounds(schema: Mapping[str, Any]) -> str:
+    low = ("[", schema["minimum"]) if "minimum" in schema else ("(", schema.get("exclusiveMinimum"))
+    high = ("]", schema["maximum"]) if "maximum" in schema else (")", schema.get("exclusiveMaximum"))
+    if low[1] is not None and high[1] is not None:
+        return f" in {low[0]}{low[1]}, {high[1]}{high[0]}"
+    if low[1] is not None:
+        return f" {'>=' if low[0] == '[' else '>'} {low[1]}"
+    if high[1] is not None:
+        return f" {'<=' if high[0] == ']' else '<'} {high[1]}"
+    return ""
+
+
+def _explain(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
+    """A schema violation as (key path, ``expected ..., got ...``)."""
+    path = list(error.absolute_path)
+    keyword, schema, value = error.validator, error.schema, error.instance
+    if "propertyNames" in error.relative_schema_path:
+        return [*path, value], f"not a valid key: expected {_describe(schema)}"
+    if keyword == "additionalProperties" and schema.get("additionalProperties") is False:
+        extra = next(key for key in value if key not in schema.get("properties", {}))
+        return [*path, extra], f"unknown key (expected one of: {', '.join(schema.get('properties', {}))})"
+    if keyword == "required":
+        missing = next(key for key in error.validator_value if key not in value)
+        about = schema.get("properties", {}).get(missing, {}).get("description", "")
+        return [*path, missing], "required key is missing" + (f" ({about.split('. ')[0]})" if about else "")
+    if keyword in ("minItems", "maxItems"):
+        count = error.validator_value
+        bound = "at least" if keyword == "minItems" else "at most"
+        return path, f"expected {bound} {count} {'entry' if count == 1 else 'entries'}, got {value!r}"
+    if keyword == "uniqueItems":
+        return path, f"expected distinct entries, got {value!r}"
+    return path, f"expected {_describe(schema)}, got {value!r}"
+
+
+def _where(path: list[Any]) -> str:
+    """``["train", "loss_weights", "normal"]`` -> ``train.loss_weights.normal``; indices as ``[i]``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+# ----------------------------------------------------------------------------------------------
+# the typed view, and the checks that span keys
+
+
+_Config = TypeVar("_Config")
+
+
+def _build(cls: type[_Config], values: Mapping[str, Any]) -> _Config:
+    """Dataclass ``cls`` from a validated mapping, converting each value to its field's type."""
+    hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    return cls(**{f.name: _convert(hints[f.name], values[f.name]) for f in fields})
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _build(hint, value)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):  # `X | None`
+        return None if value is None else _convert(next(a for a in args if a is not type(None)), value)
+    if origin is tuple:
+        return tuple(_convert(args[0], item) for item in value)
+    if origin is dict and args[1] is not Any:
+        return {str(key): _convert(args[1], item) for key, item in value.items()}
+    if hint in (int, float, str):
+        return hint(value)  # the schema accepts 2.0 as an integer; the view holds 2
+    return copy.deepcopy(value)
+
+
+def _check(config: ExperimentConfig, source: str) -> None:
+    """What the schema cannot express: registered names, per-dataset options, rules across keys."""
+
+    def fail(path: str, message: str) -> TreeMTLError:
+        return TreeMTLError(f"{source}: {path}: {message}")
+
+    known = registry.task_names()
+    for index, name in enumerate(config.tasks):
+        if name not in known:
+            raise fail(f"tasks[{index}]", f"unknown task {name!r} (known tasks: {', '.join(known)})")
+    if config.data.dataset not in registry.dataset_names():
+        raise fail(
+            "data.dataset",
+            f"unknown dataset {config.data.dataset!r} (known datasets: {', '.join(registry.dataset_names())})",
         )
-        if config.seed in config.repeat_seeds:
-            raise self.fail("repeat_seeds", f"expected seeds other than seed ({config.seed})", list(config.repeat_seeds))
-        for task in config.train.loss_weights:
-            if task not in config.tasks:
-                raise self.fail(f"train.loss_weights.{task}", f"task is not in tasks {list(config.tasks)}")
-        return config
-
-    def data(self, path: str, value: Any) -> DataConfig:
-        return self.section(
-            path,
-            value,
-            DataConfig,
-            {
-                "dataset": self.choice(DATASETS),
-                "root": self.optional(self.string),
-                "synthetic": self.synthetic,
-                "options": self.mapping,
-            },
-        )
-
-    def synthetic(self, path: str, value: Any) -> SyntheticDataConfig:
-        return self.section(
-            path,
-            value,
-            SyntheticDataConfig,
-            {"n_train": self.pos_int, "n_val": self.pos_int, "size": self.size, "seed": self.nonneg_int},
-        )
-
-    def backbone(self, path: str, value: Any) -> BackboneConfig:
-        config: BackboneConfig = self.section(
-            path,
-            value,
-            BackboneConfig,
-            {
-                "name": self.string,
-                "input_size": self.input_size,
-                "blocks": self.pos_int,
-                "add_branch_points": self.int_list(minimum=0),
-                "remove_branch_points": self.int_list(minimum=1),
-                "weights": self.optional(self.string),
-            },
-        )
-        for point in config.remove_branch_points:
-            if point >= config.blocks:
-                raise self.fail(
-                    _join(path, "remove_branch_points"),
-                    f"expected coarse boundaries between 1 and blocks-1 = {config.blocks - 1}",
-                    list(config.remove_branch_points),
-                )
-        return config
-
-    def train(self, path: str, value: Any) -> TrainConfig:
-        return self.section(
-            path,
-            value,
-            TrainConfig,
-            {
-                "iters": self.pos_int,
-                "batch_size": self.pos_int,
-                "optimizer": self.choice(OPTIMIZERS),
-                "lr": self.pos_float,
-                "momentum": self.unit_float,
-                "weight_decay": self.nonneg_float,
-                "lr_step": self.pos_int,
-                "lr_gamma": self.gamma,
-                "eval_every": self.pos_int,
-                "checkpoint_every": self.pos_int,
-                "early_stop_patience": self.nonneg_int,
-                "loss_weights": self.loss_weights,
-                "amp": self.amp,
-                "workers": self.nonneg_int,
-            },
-        )
-
-    def recommend(self, path: str, value: Any) -> RecommendConfig:
-        return self.section(path, value, RecommendConfig, {"budgets": self.budgets, "top_k": self.pos_int})
-
-    def oracle(self, path: str, value: Any) -> OracleConfig:
-        return self.section(
-            path, value, OracleConfig, {"sample": self.optional(self.pos_int), "seeds": self.seeds}
-        )
-
-    def baselines(self, path: str, value: Any) -> BaselinesConfig:
-        return self.section(
-            path, value, BaselinesConfig, {"what_to_share": self.mapping, "task_grouping": self.mapping}
-        )
-
-    # -- scalars ------------------------------------------------------------------------
-
-    def optional(self, reader: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
-        return lambda path, value: None if value is None else reader(path, value)
-
-    def string(self, path: str, value: Any) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(path, "expected a non-empty string", value)
-        return value
-
-    def name(self, path: str, value: Any) -> str:
-        text = self.string(path, value)
-        if "/" in text or "\\" in text or text in {".", ".."} or any(c.isspace() for c in text):
-            raise self.fail(path, "expected a folder name (no slashes or spaces)", value)
-        return text
-
-    def choice(self, options: tuple[str, ...]) -> Callable[[str, Any], str]:
-        def read(path: str, value: Any) -> str:
-            if not isinstance(value, str) or value not in options:
-                raise self.fail(path, f"expected one of {', '.join(options)}", value)
-            return value
-
-        return read
-
-    def amp(self, path: str, value: Any) -> str:
-        # YAML 1.1 reads a bare `off` as False and `on` as True.
-        if value is False:
-            return "off"
-        if value is True:
-            return "auto"
-        return self.choice(AMP_MODES)(path, value)
-
-    def integer(self, path: str, value: Any, minimum: int, what: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            else:
-                raise self.fail(path, f"expected {what}", value)
-        if value < minimum:
-            raise self.fail(path, f"expected {what}", value)
-        return int(value)
-
-    def pos_int(self, path: str, value: Any) -> int:
-        return self.integer(path, value, 1, "a positive integer")
-
-    def nonneg_int(self, path: str, value: Any) -> int:
-        return self.integer(path, value, 0, "a non-negative integer")
-
-    def size(self, path: str, value: Any) -> int:
-        return self.integer(path, value, 8, "an integer image size >= 8")
-
-    def number(self, path: str, value: Any, what: str, ok: Callable[[float], bool]) -> float:
-        result: float | None = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            result = float(value)
-        elif isinstance(value, str):
-            # PyYAML reads `1e-3` (no dot) as a string; accept any numeric spelling.
-            try:
-                result = float(value)
-            except ValueError:
-                result = None
-        if result is None or not math.isfinite(result) or not ok(result):
-            raise self.fail(path, f"expected {what}", value)
-        return result
-
-    def pos_float(self, path: str, value: Any) -> float:
-        return self.number(path, value, "a positive number", lambda x: x > 0)
-
-    def nonneg_float(self, path: str, value: Any) -> float:
-        return self.number(path, value, "a non-negative number", lambda x: x >= 0)
-
-    def unit_float(self, path: str, value: Any) -> float:
-        return self.number(path, value, "a number in [0, 1)", lambda x: 0 <= x < 1)
-
-    def gamma(self, path: str, value: Any) -> float:
-        return self.number(path, value, "a number in (0, 1]", lambda x: 0 < x <= 1)
-
-    # -- collections ---------------------------------------------------------------------
-
-    def sequence(self, path: str, value: Any) -> list[Any]:
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise self.fail(path, "expected a list", value)
-        return list(value)
-
-    def mapping(self, path: str, value: Any) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise self.fail(path, "expected a mapping", value)
-        return copy.deepcopy(dict(value))
-
-    def tasks(self, path: str, value: Any) -> tuple[str, ...]:
-        items = self.sequence(path, value)
-        if not items:
-            raise self.fail(path, "expected at least one task")
-        seen: set[str] = set()
-        for index, task in enumerate(items):
-            if not isinstance(task, str) or task not in KNOWN_TASKS:
-                raise self.fail(f"{path}[{index}]", f"expected a task name ({', '.join(KNOWN_TASKS)})", task)
-            if task in seen:
-                raise self.fail(f"{path}[{index}]", "duplicate task", task)
-            seen.add(task)
-        return tuple(items)
-
-    def int_list(self, minimum: int) -> Callable[[str, Any], tuple[int, ...]]:
-        def read(path: str, value: Any) -> tuple[int, ...]:
-            what = "a positive integer" if minimum >= 1 else "a non-negative integer"
-            items = [self.integer(f"{path}[{i}]", v, minimum, what) for i, v in enumerate(self.sequence(path, value))]
-            if len(set(items)) != len(items):
-                raise self.fail(path, "expected distinct values", items)
-            return tuple(sorted(items))
-
-        return read
-
-    def input_size(self, path: str, value: Any) -> tuple[int, int, int]:
-        items = self.sequence(path, value)
-        if len(items) != 3:
-            raise self.fail(path, "expected [channels, height, width]", value)
-        return tuple(self.pos_int(f"{path}[{i}]", v) for i, v in enumerate(items))  # type: ignore[return-value]
-
-    def budgets(self, path: str, value: Any) -> tuple[float, ...]:
-        items = self.sequence(path, value)
-        if not items:
-            raise self.fail(path, "expected at least one budget")
-        return tuple(self.pos_float(f"{path}[{i}]", v) for i, v in enumerate(items))
-
-    def seeds(self, path: str, value: Any) -> tuple[int, ...]:
-        items = self.sequence(path, value)
-        if not items:
-            raise self.fail(path, "expected at least one seed")
-        seeds = tuple(self.nonneg_int(f"{path}[{i}]", v) for i, v in enumerate(items))
-        if len(set(seeds)) != len(seeds):
-            raise self.fail(path, "expected distinct seeds", list(seeds))
-        return seeds
-
-    def repeat_seeds(self, path: str, value: Any) -> tuple[int, ...]:
-        return self.seeds(path, value) if self.sequence(path, value) else ()
-
-    def loss_weights(self, path: str, value: Any) -> dict[str, float]:
-        raw = self.mapping(path, value)
-        weights: dict[str, float] = {}
-        for task, weight in raw.items():
-            if task not in KNOWN_TASKS:
-                raise self.fail(f"{path}.{task}", f"unknown task (expected one of {', '.join(KNOWN_TASKS)})")
-            weights[task] = self.nonneg_float(f"{path}.{task}", weight)
-        return weights
+    data = registry.dataset(config.data.dataset)
+    for index, name in enumerate(config.tasks):
+        if name not in data.tasks:
+            raise fail(f"tasks[{index}]", f"task {name!r} is not provided by dataset {data.name} (it provides {', '.join(data.tasks)})")
+    for key in config.data.options:
+        if key not in data.options:
+            known_options = f"known options: {', '.join(data.options)}" if data.options else "it takes no options"
+            raise fail(f"data.options.{key}", f"unknown option of dataset {data.name} ({known_options})")
+    for name in config.train.loss_weights:
+        if name not in known:
+            raise fail(f"train.loss_weights.{name}", f"unknown task (known tasks: {', '.join(known)})")
+        if name not in config.tasks:
+            raise fail(f"train.loss_weights.{name}", f"task is not in tasks {list(config.tasks)}")
+    if config.seed in config.repeat_seeds:
+        raise fail("repeat_seeds", f"expected seeds other than seed ({config.seed}), got {list(config.repeat_seeds)}")
+    for point in config.backbone.remove_branch_points:
+        if point >= config.backbone.blocks:
+            raise fail(
+                "backbone.remove_branch_points",
+                f"expected coarse boundaries between 1 and blocks-1 = {config.backbone.blocks - 1}, "
+                f"got {list(config.backbone.remove_branch_points)}",
+            )
+    labels: dict[str, float] = {}
+    for budget in config.recommend.budgets:
+        label = f"{budget:g}"  # the workflow's name of the budget (recommend/<label>.csv)
+        if label in labels:
+            raise fail(
+                "recommend.budgets",
+                f"{labels[label]!r} and {budget!r} are the same budget {label} to the workflow; "
+                "expected budgets that differ within 6 significant digits",
+            )
+        labels[label] = budget
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+class _Loader(yaml.SafeLoader):
+    """Safe YAML loader that reads ``1e-3`` as a number (YAML 1.1 wants a dot: ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _plain(value: Any) -> Any:

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from treemtl.training.config import KNOWN_TASKS
 from treemtl.errors import TreeMTLError
+from treemtl.training import registry
 
 IGNORE_LABEL = -1
 NORMAL_THRESHOLDS: tuple[float, ...] = (11.25, 22.5, 30.0)
@@ -266,36 +266,40 @@ class L1Accumulator:
 
 
 # ----------------------------------------------------------------------------------------------
-# registry
+# task types: what a registered task (treemtl.training.registry) is trained and measured with
 
 
 def _one(_: int) -> int:
     return 1
 
 
-TASKS: dict[str, TaskSpec] = {
-    "segment_semantic": TaskSpec(
-        name="segment_semantic",
+def _segmentation(name: str) -> TaskSpec:
+    return TaskSpec(
+        name=name,
         channels=lambda num_classes: num_classes,
         loss=segmentation_loss,
         metrics=(MetricSpec("miou", True), MetricSpec("pixel_acc", True)),
         accumulator=SegmentationAccumulator,
-    ),
-    "depth_zbuffer": TaskSpec(
-        name="depth_zbuffer",
+    )
+
+
+def _depth(name: str) -> TaskSpec:
+    return TaskSpec(
+        name=name,
         channels=_one,
         loss=depth_loss,
         metrics=(
             MetricSpec("abs_err", False),
             MetricSpec("rel_err", False),
-            MetricSpec("delta_1", True),
-            MetricSpec("delta_2", True),
-            MetricSpec("delta_3", True),
+            *(MetricSpec(f"delta_{k + 1}", True) for k in range(len(DEPTH_THRESHOLDS))),
         ),
         accumulator=DepthAccumulator,
-    ),
-    "normal": TaskSpec(
-        name="normal",
+    )
+
+
+def _normals(name: str) -> TaskSpec:
+    return TaskSpec(
+        name=name,
         channels=lambda _: 3,
         loss=normal_loss,
         metrics=(
@@ -304,23 +308,33 @@ TASKS: dict[str, TaskSpec] = {
             *(MetricSpec(f"within_{t:g}", True) for t in NORMAL_THRESHOLDS),
         ),
         accumulator=NormalAccumulator,
-    ),
-    "keypoints2d": TaskSpec(
-        name="keypoints2d", channels=_one, loss=l1_loss, metrics=(MetricSpec("error", False),), accumulator=L1Accumulator
-    ),
-    "edge_texture": TaskSpec(
-        name="edge_texture", channels=_one, loss=l1_loss, metrics=(MetricSpec("error", False),), accumulator=L1Accumulator
-    ),
+    )
+
+
+def _heatmap(name: str) -> TaskSpec:
+    return TaskSpec(name=name, channels=_one, loss=l1_loss, metrics=(MetricSpec("error", False),), accumulator=L1Accumulator)
+
+
+#: Task type -> the spec of a task of that type, given the task's name.
+TASK_TYPES: dict[str, Callable[[str], TaskSpec]] = {
+    "segmentation": _segmentation,
+    "depth": _depth,
+    "normals": _normals,
+    "heatmap": _heatmap,
 }
-assert tuple(TASKS) == KNOWN_TASKS
 
 
 def get_task(name: str) -> TaskSpec:
-    """The spec of a task by name; TreeMTLError for an unknown name."""
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise TreeMTLError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}") from None
+    """The spec of a registered task; TreeMTLError for an unknown name."""
+    entry = registry.task(name)
+    if entry.type not in TASK_TYPES:
+        raise TreeMTLError(f"task {name!r}: unknown task type {entry.type!r}; expected one of {', '.join(TASK_TYPES)}")
+    return TASK_TYPES[entry.type](entry.name)
+
+
+def head_channels(tasks: Sequence[str], num_classes: int) -> dict[str, int]:
+    """Task -> output channels of its head, in task order (what the model builder takes)."""
+    return {task: get_task(task).out_channels(num_classes) for task in tasks}
 
 
 def parse_tasks(text: str | Sequence[str]) -> tuple[str, ...]:

@@ -1,13 +1,14 @@
 """Datasets: the built-in synthetic scenes, NYUv2 (two layouts) and Tiny-Taskonomy.
 
-:func:`build_dataset` is the one entry point the training code uses; it picks the loader named
-by ``config.data.dataset``. Loaders are imported lazily so that the torch-free parts (scene
+:func:`build_dataset` is the one entry point the training code uses; it opens the dataset that
+:mod:`treemtl.training.registry` registers under ``config.data.dataset`` with one of the
+``open_*`` functions below. Loaders are imported lazily so that the torch-free parts (scene
 generation in worker processes, the CLI's ``data synth``) start fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,41 +29,59 @@ def synthetic_root(config: Any) -> Path:
 def build_dataset(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any]:
     """The ``split`` (``train`` or ``val``) of the configured dataset, restricted to ``tasks``.
 
-    ``config`` is an :class:`treemtl.training.config.ExperimentConfig`; only ``data.dataset``,
-    ``data.root``, ``data.options`` and ``experiment`` are read.
+    ``config`` is an :class:`treemtl.training.config.ExperimentConfig`; the dataset named by
+    ``data.dataset`` is looked up in :mod:`treemtl.training.registry`.
     """
+    # The registry imports this package for the openers below, so it is imported here.
+    from treemtl.training.registry import dataset
+
     if split not in SPLITS:
         raise TreeMTLError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    data = config.data
-    dataset = data.dataset
-    options: Mapping[str, Any] = data.options or {}
-    if dataset == "synthetic":
-        from treemtl.training.data.synthetic import SyntheticDataset
+    return dataset(config.data.dataset).open(config, split, tasks)  # type: ignore[no-any-return]
 
-        root = synthetic_root(config)
-        if not (root / "manifest.json").is_file():
-            synth = data.synthetic
-            raise TreeMTLError(
-                f"{root}: synthetic dataset not found; create it with `treemtl data synth --out {root} "
-                f"--n {synth.n_train} --n-val {synth.n_val} --size {synth.size} --seed {synth.seed}` "
-                "(the workflow does this in its data step)"
-            )
-        return SyntheticDataset(root, split, tasks)  # type: ignore[return-value]
-    if data.root is None:
+
+def open_synthetic(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any]:
+    """The rendered benchmark under :func:`synthetic_root`; it must have been generated."""
+    from treemtl.training.data.synthetic import SyntheticDataset
+
+    root = synthetic_root(config)
+    if not (root / "manifest.json").is_file():
+        synth = config.data.synthetic
+        raise TreeMTLError(
+            f"{root}: synthetic dataset not found; create it with `treemtl data synth --out {root} "
+            f"--n {synth.n_train} --n-val {synth.n_val} --size {synth.size} --seed {synth.seed}` "
+            "(the workflow does this in its data step)"
+        )
+    return SyntheticDataset(root, split, tasks)  # type: ignore[return-value]
+
+
+def open_nyuv2(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any]:
+    """NYUv2 in the AdaShare / AutoMTL layout."""
+    from treemtl.training.data.nyuv2 import NYUv2AdaShare
+
+    return NYUv2AdaShare(_existing_root(config), split, tasks, config.data.options)
+
+
+def open_nyuv2_mtan(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any]:
+    """NYUv2 as the MTAN / LibMTL arrays."""
+    from treemtl.training.data.nyuv2 import NYUv2Mtan
+
+    return NYUv2Mtan(_existing_root(config), split, tasks, config.data.options)
+
+
+def open_taskonomy(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any]:
+    """Tiny-Taskonomy in its distributed folder layout."""
+    from treemtl.training.data.taskonomy import Taskonomy
+
+    return Taskonomy(_existing_root(config), split, tasks, config.data.options)
+
+
+def _existing_root(config: Any) -> Path:
+    """``data.root`` of a dataset read from files: required, and an existing folder."""
+    dataset = config.data.dataset
+    if config.data.root is None:
         raise TreeMTLError(f"data.root: required for dataset {dataset!r} (the folder holding the dataset)")
-    root = Path(data.root)
+    root = Path(config.data.root)
     if not root.is_dir():
         raise TreeMTLError(f"data.root: dataset folder {root} does not exist (dataset {dataset!r}; download and prepare it there)")
-    if dataset == "nyuv2":
-        from treemtl.training.data.nyuv2 import NYUv2AdaShare
-
-        return NYUv2AdaShare(root, split, tasks, options)
-    if dataset == "nyuv2_mtan":
-        from treemtl.training.data.nyuv2 import NYUv2Mtan
-
-        return NYUv2Mtan(root, split, tasks, options)
-    if dataset == "taskonomy":
-        from treemtl.training.data.taskonomy import Taskonomy
-
-        return Taskonomy(root, split, tasks, options)
-    raise TreeMTLError(f"data.dataset: unknown dataset {dataset!r}; expected synthetic, nyuv2, nyuv2_mtan or taskonomy")
+    return root

@@ -1,4 +1,4 @@
-"""What every dataset shares: task names, the item format, resizing and the file-backed base class.
+"""What every dataset shares: the item format, resizing and the file-backed base class.
 
 The model and training code only ever see one item format, whichever dataset produced it: a dict
 with ``image`` (float32 [3,H,W], normalized), ``segment_semantic`` (int64 [H,W], ignore = -1),
@@ -18,9 +18,6 @@ import torch
 from torch.utils.data import Dataset
 
 from treemtl.errors import TreeMTLError
-
-#: Tasks in contract order; a dataset supports a subset.
-ALL_TASKS: tuple[str, ...] = ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
 
 #: Per-channel statistics of ImageNet RGB in [0, 1]; the usual input normalization for real photos.
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)

@@ -42,8 +42,9 @@ from treemtl.training.data.common import (
 )
 from treemtl.training.data.io import check_hw, read_json, read_npy, read_png
 from treemtl.errors import TreeMTLError
+from treemtl.training.registry import dataset
 
-TASKS: tuple[str, ...] = ("segment_semantic", "depth_zbuffer", "normal")
+TASKS: tuple[str, ...] = dataset("nyuv2").tasks
 ADASHARE_CLASSES = 40
 MTAN_CLASSES = 13
 _MEAN = np.asarray(IMAGENET_MEAN, dtype=np.float32)

@@ -41,12 +41,13 @@ from typing import Any
 import numpy as np
 
 from treemtl.errors import TreeMTLError
+from treemtl.training.registry import dataset
 
 FORMAT = "treemtl-synthetic"
 VERSION = 1
 CLASS_NAMES: tuple[str, ...] = ("floor", "wall", "ceiling", "picture", "box", "sphere", "cylinder")
 NUM_CLASSES = len(CLASS_NAMES)
-TASKS: tuple[str, ...] = ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
+TASKS: tuple[str, ...] = dataset("synthetic").tasks
 SPLITS: tuple[str, ...] = ("train", "val")
 SHARD_SIZE = 500
 _SPLIT_CODE = {"train": 0, "val": 1}

@@ -46,8 +46,9 @@ from treemtl.training.data.common import (
 )
 from treemtl.training.data.io import check_hw, read_json, read_png, require_file
 from treemtl.errors import TreeMTLError
+from treemtl.training.registry import dataset
 
-TASKS: tuple[str, ...] = ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
+TASKS: tuple[str, ...] = dataset("taskonomy").tasks
 NUM_CLASSES = 17
 DEPTH_UNITS_PER_METRE = 512.0
 _MEAN = np.asarray(IMAGENET_MEAN, dtype=np.float32)
