@@ -14,7 +14,8 @@ from torch.utils.data import Dataset
 from treemtl.training.checkpoint import load_resume
 from treemtl.training.config import ExperimentConfig, config_from_dict
 from treemtl.errors import TreeMTLError
-from treemtl.training.trainer import EpochBatchSampler, epoch_order, evaluate, train, validation_score
+from treemtl.training.sampling import EpochBatchSampler, epoch_order
+from treemtl.training.trainer import evaluate, train, validation_score
 
 TASKS = ["segment_semantic", "depth_zbuffer"]
 
@@ -66,7 +67,7 @@ def _config(**train: Any) -> ExperimentConfig:
     recipe = {"iters": 24, "batch_size": 8, "lr": 0.01, "lr_step": 10, "lr_gamma": 0.5, "eval_every": 8,
               "checkpoint_every": 5}
     recipe.update(train)
-    return config_from_dict({"tasks": ["segment_semantic", "depth_zbuffer", "normal"], "train": recipe,
+    return config_from_dict({"experiment": "test", "tasks": ["segment_semantic", "depth_zbuffer", "normal"], "train": recipe,
                              "backbone": {"blocks": 2}}, source="test")
 
 

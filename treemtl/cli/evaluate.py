@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from treemtl.training.data import build_dataset
-    from treemtl.training.trainer import evaluate, load_trained, resolve_device
+    from treemtl.training.devices import resolve_device
+    from treemtl.training.trainer import evaluate, load_trained
 
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
