@@ -1,14 +1,19 @@
-"""Timings of the recommender core: enumeration, and estimate + cost + top-k over every layout.
+"""Timings of the recommender core: enumeration, estimate + cost + top-k over every layout, and
+the per-budget lookup in a stored performance table.
 
 Targets: enumerate T=5,B=5 < 0.5 s and T=6,B=5 < 5 s; estimate+cost+top-k over the 120,196
-layouts of T=6,B=5 < 2 s.  Each figure is the best of 3 runs; caches are cleared between runs so
-the enumeration is really redone.
+layouts of T=6,B=5 < 2 s; ``treemtl recommend --performance-table`` on the stored table of those
+layouts (load + filter + top-k, in process) < 100 ms.  Each figure is the best of 3 runs (5 for
+the lookup); caches are cleared between runs so the enumeration is really redone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +24,15 @@ from treemtl.core import layout
 from treemtl.cli.enumerate import render
 from treemtl.core.cost import BlockProfile, parse_budget
 from treemtl.core.estimator import TwoTaskTable
-from treemtl.core.recommend import performance_table, top_k
+from treemtl.cli import main as cli_main
+from treemtl.core.recommend import (
+    load_performance_lookup,
+    load_performance_table,
+    performance_table,
+    read_layouts,
+    top_k,
+    write_performance_table,
+)
 
 TARGETS = {(5, 5): 0.5, (6, 5): 5.0}
 
@@ -86,6 +99,33 @@ def main() -> None:
     print(f"estimate + cost + top-5 within 2 models, T=6,B=5 (120,196 layouts): {query_s:.3f} s (target < 2 s)")
     cold_s = best_of(3, lambda: top_k(performance_table(table, profile), 5, budget), clear_caches)
     print(f"  same including the enumeration: {cold_s:.3f} s")
+    bench_stored_table(table, profile)
+
+
+def bench_stored_table(table: TwoTaskTable, profile: BlockProfile) -> None:
+    """The workflow's path: performance table from layouts.csv, then one lookup per budget."""
+    budget = parse_budget("2")
+    with tempfile.TemporaryDirectory() as folder:
+        layouts = Path(folder) / "layouts.csv"
+        layouts.write_text(render(table.num_tasks, table.num_blocks, "csv"))
+        read_s = best_of(3, lambda: performance_table(table, profile, space=read_layouts(layouts, 6, 5)))
+        print(f"performance table from layouts.csv (read + estimate + cost), T=6,B=5: {read_s:.3f} s")
+        csv_path, npz_path = Path(folder) / "performance_table.csv", Path(folder) / "performance_table.npz"
+        write_performance_table(performance_table(table, profile), csv_path, npz_path)
+        lookup_s = best_of(5, lambda: load_performance_lookup(npz_path).top_k(5, budget))
+        print(f"recommend lookup in the stored table (load .npz + filter + top-5), T=6,B=5: "
+              f"{lookup_s * 1000:.1f} ms (target < 100 ms)")
+        argv = ["recommend", "--performance-table", str(npz_path), "--budget", "2", "--top-k", "5", "--format", "csv"]
+
+        def command() -> None:
+            with contextlib.redirect_stdout(io.StringIO()):
+                cli_main(argv)
+
+        command()  # first call imports what the command needs
+        command_s = best_of(5, command)
+        print(f"  treemtl recommend --performance-table .npz --format csv, in process: {command_s * 1000:.1f} ms")
+        csv_s = best_of(3, lambda: top_k(load_performance_table(csv_path), 5, budget))
+        print(f"  same lookup reading the CSV with pandas: {csv_s * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -79,9 +79,38 @@ def test_weights_and_performance_table(tmp_path: Path, two_task_tables: Path) ->
     assert len(frame) == 51 and frame.loc[0, "flops"] == 15
 
 
+def test_recommend_from_the_stored_table(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                         two_task_tables: Path) -> None:
+    """The workflow's way: enumerate, weights, performance table from both, then one lookup per budget."""
+    table = str(two_task_tables / "nyuv2_deeplab_resnet34.csv")
+    layouts, weights = tmp_path / "layouts.csv", tmp_path / "weights.json"
+    pt, npz = tmp_path / "performance_table.csv", tmp_path / "performance_table.npz"
+    assert main(["enumerate", "--tasks", "3", "--blocks", "5", "--format", "csv", "--out", str(layouts)]) == 0
+    assert main(["weights", "--table", table, "--task-names", "seg,normal,depth", "--out", str(weights)]) == 0
+    assert main(["performance-table", "--table", table, "--blocks", "5", "--task-names", "seg,normal,depth",
+                 "--block-flops", FRACTIONS, "--layouts", str(layouts), "--weights", str(weights),
+                 "--out", str(pt), "--npz", str(npz)]) == 0
+    fresh = ["--table", table, "--blocks", "5", "--task-names", "seg,normal,depth", "--block-flops", FRACTIONS]
+    for fmt in ("csv", "table", "json"):
+        query = ["--budget", "2", "--top-k", "4", "--format", fmt]
+        outputs = []
+        for source in (["--performance-table", str(npz)], ["--performance-table", str(pt)], fresh):
+            assert main(["recommend", *source, *query]) == 0
+            outputs.append(capsys.readouterr().out)
+        assert outputs[0] == outputs[1] == outputs[2], fmt
+    assert outputs[0].startswith("[\n") and len(json.loads(outputs[0])) == 4
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
+        (["recommend", "--budget", "2"], "give --performance-table FILE, or --table FILE with --blocks B"),
+        (["recommend", "--performance-table", "pt.npz", "--table", "{nyu}"], "--performance-table already holds"),
+        (["recommend", "--performance-table", "missing.npz"], "missing.npz: performance table not found"),
+        (["performance-table", "--table", "{nyu}", "--blocks", "5", "--weights", "no.json", "--out", "x.csv"],
+         "no.json: weights file not found"),
+        (["performance-table", "--table", "{nyu}", "--blocks", "5", "--layouts", "no.csv", "--out", "x.csv"],
+         "no.csv: layouts file not found"),
         (["recommend", "--table", "missing.csv", "--blocks", "5"], "not found"),
         (["recommend", "--table", "{nyu}", "--blocks", "4"], "4 blocks were requested"),
         (["recommend", "--table", "{nyu}", "--blocks", "5", "--budget", "lots"], "budget 'lots'"),

@@ -128,16 +128,18 @@ def test_vectorized_bootstrap_matches_scipy(method: str) -> None:
 def test_trained_metrics_prefers_oracle_mean_then_final(tmp_path) -> None:
     import json
 
-    from treemtl.evaluation.oracle import oracle_path, oracle_runs, trained_metrics
+    from treemtl.evaluation.oracle import oracle_runs, trained_metrics
+    from treemtl.results_tree import ResultsTree
 
     def write(path, value: float) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"metrics": {"normal": {"mean_angle": value}}}))
 
-    write(oracle_path(tmp_path, 3, 0), 10.0)
-    write(oracle_path(tmp_path, 3, 1), 20.0)
-    write(tmp_path / "final" / "3" / "metrics.json", 99.0)
-    write(tmp_path / "final" / "4" / "metrics.json", 7.0)
+    tree = ResultsTree(tmp_path)
+    write(tree.oracle_metrics(3, 0), 10.0)
+    write(tree.oracle_metrics(3, 1), 20.0)
+    write(tree.final_metrics(3), 99.0)
+    write(tree.final_metrics(4), 7.0)
     metrics, source = trained_metrics(tmp_path, 3, [0, 1])
     assert metrics["normal"]["mean_angle"] == pytest.approx(15.0) and source.startswith("oracle")
     assert trained_metrics(tmp_path, 4, [0, 1]) == ({"normal": {"mean_angle": 7.0}}, "final")

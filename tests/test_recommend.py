@@ -10,15 +10,19 @@ import pytest
 from treemtl.core.cost import BlockProfile, parse_budget
 from treemtl.core.estimator import TwoTaskTable, load_two_task_table
 from treemtl.core.layout import layout_space
+from treemtl.cli.enumerate import render
 from treemtl.core.recommend import (
+    load_performance_lookup,
     load_performance_table,
     pareto_front,
     performance_table,
     rank,
+    read_layouts,
     top_k,
     within_budget,
     write_performance_table,
 )
+from treemtl.errors import TreeMTLError
 
 # Deeplab-ResNet34 FLOPs fractions per coarse block implied by Table 10 (docs/recommender.md).
 RESNET34_FRACTIONS = (0.0057, 0.0404, 0.0507, 0.3093, 0.5939)
@@ -97,3 +101,56 @@ def test_write_and_reload(taskonomy: TwoTaskTable, tmp_path: Path) -> None:
 
 def test_layout_space_shared_with_estimator(taskonomy: TwoTaskTable) -> None:
     assert len(performance_table(taskonomy)) == len(layout_space(5, 5))
+
+
+def test_table_from_stored_layouts_equals_the_enumerated_one(taskonomy: TwoTaskTable, tmp_path: Path) -> None:
+    path = tmp_path / "layouts.csv"
+    path.write_text(render(5, 5, "csv"))
+    stored = read_layouts(path, 5, 5)
+    assert len(stored) == 7556 and stored.texts()[:2] == layout_space(5, 5).texts()[:2]
+    np.testing.assert_array_equal(stored.branch_points(), layout_space(5, 5).branch_points())
+    profile = BlockProfile(RESNET34_FRACTIONS, RESNET34_FRACTIONS)
+    expected = performance_table(taskonomy, profile)
+    got = performance_table(taskonomy, profile, space=stored)
+    assert got.equals(expected) and got.attrs == expected.attrs
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("id,text\n0,01|01\n", "expected the header 'id,layout'"),
+        ("id,layout\n0,01|01\n2,0,1|0,1\n", "line 3: expected '1,<layout>'"),
+        ("id,layout\n0,01|01|01\n", "has 3 blocks, expected 2"),
+        ("id,layout\n0,012|012\n", "has 3 tasks, expected 2"),
+        ('id,layout\n0,01|01\n1,"0,1|01"\n', "layout 1 (0,1|01): block 1 does not refine block 0"),
+    ],
+)
+def test_bad_layouts_file_is_named(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "layouts.csv"
+    path.write_text(text)
+    with pytest.raises(TreeMTLError, match="layouts.csv") as error:
+        read_layouts(path, 2, 2)
+    assert fragment in str(error.value)
+
+
+@pytest.mark.parametrize("budget", [None, "1", "2.5", "60%", "3e6params"])
+def test_lookup_answers_like_the_table(taskonomy: TwoTaskTable, tmp_path: Path, budget: str | None) -> None:
+    profile = BlockProfile((10, 20, 30, 40, 50), (1_000_000, 1_000_000, 1_000_000, 1_000_000, 1_000_000))
+    frame = performance_table(taskonomy, profile)
+    write_performance_table(frame, tmp_path / "pt.csv", tmp_path / "pt.npz")
+    lookup = load_performance_lookup(tmp_path / "pt.npz")
+    parsed = parse_budget(budget) if budget else None
+    expected = top_k(frame, 7, parsed)
+    got = lookup.top_k(7, parsed)
+    assert got.to_csv(index=False) == expected.to_csv(index=False)
+    assert got.attrs == expected.attrs
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_lookup_of_a_wrong_file_is_named(tmp_path: Path) -> None:
+    np.savez(tmp_path / "other.npz", id=np.arange(3))
+    with pytest.raises(TreeMTLError, match="other.npz: not a performance table lookup"):
+        load_performance_lookup(tmp_path / "other.npz")
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    with pytest.raises(TreeMTLError, match="broken.npz: cannot read"):
+        load_performance_lookup(tmp_path / "broken.npz")

@@ -12,7 +12,17 @@ from treemtl.errors import TreeMTLError
 from treemtl.core.estimator import load_two_task_table
 from treemtl.core.relative_performance import relative_performance
 from treemtl.training.tasks import get_task
-from treemtl.evaluation.two_task_table import COLUMNS, build_two_task_table, pair_path, single_path
+from treemtl.evaluation.two_task_table import COLUMNS, build_two_task_table
+from treemtl.results_tree import ResultsTree, pair_name
+
+
+def single_path(root: Path, task: str, seed: int | None = None) -> Path:
+    return ResultsTree(root).single_metrics(task, seed)
+
+
+def pair_path(root: Path, task_a: str, task_b: str, branch: int, seed: int | None = None) -> Path:
+    return ResultsTree(root).pair_metrics(pair_name(task_a, task_b), branch, seed)
+
 
 TASKS = ["segment_semantic", "depth_zbuffer", "keypoints2d"]
 SINGLE = {

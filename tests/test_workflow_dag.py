@@ -1,4 +1,4 @@
-"""The Snakemake DAG of every shipped config, schema errors, and ``snakemake --lint``.
+"""The Snakemake DAG of every shipped config, schema errors, ``snakemake --lint``, shell quoting.
 
 Dry runs only (no training): they check the wiring — T single-task models, C(T,2)·B two-task
 models, one recommendation per budget — before the checkpoint decides the final trainings.
@@ -6,6 +6,8 @@ models, one recommendation per budget — before the checkpoint decides the fina
 
 from __future__ import annotations
 
+import ast
+import re
 import shutil
 from math import comb
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from treemtl.results_tree import ResultsTree
 from workflow_helpers import REPO, dry_run, snakemake
 
 CONFIGS = sorted((REPO / "config").glob("*.yaml"))
@@ -43,6 +46,7 @@ def test_dry_run_job_counts(config_path: Path, tmp_path: Path) -> None:
         "recommend": len(config["recommend"]["budgets"]),
         "trained_finals": 1,
         "report": 1,
+        "resolved_config": 1,
         "all": 1,
     }
     repeats = len(config.get("repeat_seeds", []))
@@ -51,16 +55,45 @@ def test_dry_run_job_counts(config_path: Path, tmp_path: Path) -> None:
         expected["train_pair_repeat"] = repeats * comb(num_tasks, 2) * num_blocks
     # the train_final jobs appear once the recommend checkpoint has run
     assert counts == expected
-    resolved = yaml.safe_load((tmp_path / "results" / config["experiment"] / "config.yaml").read_text())
+    resolved = yaml.safe_load(_resolved_config(tmp_path, config["experiment"]).read_text())
     assert resolved["tasks"] == config["tasks"] and resolved["train"]["iters"] == config["train"]["iters"]
+
+
+def _resolved_configs(workdir: Path, experiment: str) -> list[Path]:
+    return sorted((workdir / ResultsTree.of_experiment(experiment).resolved_config("x").parent).iterdir())
+
+
+def _resolved_config(workdir: Path, experiment: str) -> Path:
+    """The one resolved config a single invocation wrote (what its jobs' ``--config`` reads)."""
+    (path,) = _resolved_configs(workdir, experiment)
+    return path
 
 
 def test_config_override_on_the_command_line(tmp_path: Path) -> None:
     configfile = tmp_path / "config.yaml"
     shutil.copy(REPO / "config" / "config.yaml", configfile)
     dry_run(tmp_path, configfile, "--config", "experiment=override", "seed=7")
-    resolved = yaml.safe_load((tmp_path / "results" / "override" / "config.yaml").read_text())
+    resolved = yaml.safe_load(_resolved_config(tmp_path, "override").read_text())
     assert resolved["seed"] == 7  # what every job's `treemtl --config` reads
+
+
+def test_another_invocation_never_changes_the_config_of_this_one(tmp_path: Path) -> None:
+    """Invocation A's resolved config survives a dry run of invocation B with another lr, unchanged."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    configfile = tmp_path / "a.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    dry_run(tmp_path, configfile)
+    mine = _resolved_config(tmp_path, config["experiment"])
+    before = (mine.read_bytes(), mine.stat().st_mtime_ns)
+    other = tmp_path / "b.yaml"
+    other.write_text(yaml.safe_dump({**config, "train": {**config["train"], "lr": 0.05}}))
+    done = snakemake(tmp_path, "--configfile", str(other), "--dry-run", "--printshellcmds")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (mine.read_bytes(), mine.stat().st_mtime_ns) == before
+    (theirs,) = set(_resolved_configs(tmp_path, config["experiment"])) - {mine}
+    assert yaml.safe_load(theirs.read_text())["train"]["lr"] == 0.05
+    assert f"--config {theirs.relative_to(tmp_path)} " in done.stdout  # B's jobs would read B's file
+    assert not (tmp_path / ResultsTree.of_experiment(config["experiment"]).config_copy).exists()  # jobs write it
 
 
 def _error_of(tmp_path: Path, config: dict) -> str:
@@ -88,7 +121,8 @@ def test_wrong_type_is_named(tmp_path: Path) -> None:
 def test_unknown_task_is_named(tmp_path: Path) -> None:
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["tasks"] = ["segment_semantic", "depth"]
-    assert "'depth' is not one of" in _error_of(tmp_path, config)
+    # task names come from the registry, checked by treemtl.training.config before any job
+    assert "tasks[1]: unknown task 'depth' (known tasks: segment_semantic, " in _error_of(tmp_path, config)
 
 
 def test_lint_passes(tmp_path: Path) -> None:
@@ -120,3 +154,52 @@ def test_profiles_give_each_training_one_gpu(profile: str, tmp_path: Path) -> No
     assert "treemtl gpu-slot --gpus 0" not in output
     if profile == "slurm":
         assert output.count("gpu=1, cpus_per_gpu=8") == 2 * (3 + 15)
+
+
+#: Placeholders that are never a config string or a path: the job's thread count and GPU count.
+UNQUOTED_ALLOWED = {"threads", "resources.gpu"}
+
+
+def shell_commands() -> list[tuple[str, str]]:
+    """``(rule name, shell string)`` of every rule in the Snakefile and workflow/rules/*.smk."""
+    commands: list[tuple[str, str]] = []
+    for source in [REPO / "workflow" / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]:
+        lines = source.read_text().splitlines()
+        rule = None
+        for number, line in enumerate(lines):
+            if found := re.match(r"\s*(?:rule|checkpoint) (\w+):", line):
+                rule = found.group(1)
+            elif line.strip() == "shell:":
+                body = []
+                for text in lines[number + 1:]:
+                    if not text.strip().startswith('"'):
+                        break
+                    body.append(ast.literal_eval(text.strip()))
+                commands.append((f"{source.name}:{rule}", "".join(body)))
+    return commands
+
+
+def test_every_placeholder_in_a_shell_command_is_quoted() -> None:
+    commands = shell_commands()
+    rules = {name.split(":")[1] for name, _ in commands}
+    assert {"data", "train_single", "two_task_table", "recommend", "report", "train_oracle"} <= rules
+    assert all(command for _, command in commands)  # every shell block was read
+    for rule, command in commands:
+        for field in re.findall(r"(?<!{){([^{}]+)}(?!})", command):
+            name, _, spec = field.partition(":")
+            assert spec == "q" or (not spec and name in UNQUOTED_ALLOWED), f"rule {rule}: {{{field}}} is not quoted"
+
+
+def test_data_root_is_one_shell_word(tmp_path: Path) -> None:
+    """A data.root with a space and with ``;touch X;`` is a folder name, never shell syntax."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    pwned = tmp_path / "pwned"
+    root = tmp_path / "my data" / f"x;touch {pwned};echo"
+    config["data"] = {"dataset": "synthetic", "root": str(root),
+                      "synthetic": {"n_train": 4, "n_val": 2, "size": 16, "seed": 0}}
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    done = snakemake(tmp_path, "--configfile", str(configfile), "--cores", "1", "data")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not pwned.exists()
+    assert (root / "manifest.json").is_file()

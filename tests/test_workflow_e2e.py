@@ -3,17 +3,21 @@
 2 tasks, 3 blocks, 64 images of 32x32, 10 iterations: every stage runs for real (data, detect,
 2 singles, 3 pairs, estimator, recommendation checkpoint, final trainings, report) in about a
 minute on 2 cores. The incremental checks use dry runs (and one real re-run) on that state.
+That run records the files every ``treemtl`` job opens (tests/open_audit), so one test checks that
+each job reads exactly the inputs its rule declares.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from workflow_helpers import dry_run, job_counts, snakemake
+from treemtl.results_tree import ResultsTree
+from workflow_helpers import audited_jobs, dry_run, job_counts, open_audit_env, snakemake
 
 TINY = {
     "experiment": "tiny",
@@ -32,12 +36,26 @@ def _configfile(workdir: Path, name: str, **changes: object) -> Path:
     return path
 
 
+TREE = ResultsTree.of_experiment("tiny")
+PAIR = "segment_semantic__depth_zbuffer"
+
+
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def opened(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the first run opened: ``records/`` (one file per process) and ``metadata/`` (Snakemake's)."""
+    folder = tmp_path_factory.mktemp("opened")
+    (folder / "records").mkdir()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory, opened: Path) -> Path:
     """Working directory after one complete run of the tiny workflow."""
     workdir = tmp_path_factory.mktemp("e2e")
-    done = snakemake(workdir, "--configfile", str(_configfile(workdir, "tiny.yaml")), "--cores", "2", timeout=900)
+    done = snakemake(workdir, "--configfile", str(_configfile(workdir, "tiny.yaml")), "--cores", "2", timeout=900,
+                     env=open_audit_env(opened / "records", workdir / "results"))
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
+    shutil.copytree(workdir / ".snakemake" / "metadata", opened / "metadata")  # later tests run again
     return workdir
 
 
@@ -51,6 +69,9 @@ def test_every_stage_wrote_its_outputs(finished: Path) -> None:
     assert sorted(table["branch"]) == [0, 1, 2, 3]
     assert len(pd.read_csv(results / "layouts.csv")) == 4  # 2 tasks x 3 blocks
     assert len(pd.read_csv(results / "performance_table.csv")) == 4
+    assert (results / "performance_table.npz").stat().st_size > 0  # the same table for the lookups
+    (resolved,) = (results / "configs").iterdir()
+    assert (results / "config.yaml").read_text() == resolved.read_text()  # the readable copy
     chosen = {0}
     for budget in ("1", "1.5"):
         picks = pd.read_csv(results / "recommend" / f"budget{budget}.csv")
@@ -69,8 +90,45 @@ def test_every_stage_wrote_its_outputs(finished: Path) -> None:
     assert (results / "logs" / "detect.log").is_file()
 
 
+#: Read by jobs without being declared, on purpose: the resolved config of the job's own
+#: invocation (a param, so that which file holds it never reruns a job; see InvocationConfig in
+#: workflow/rules/common.smk), and the rendered dataset behind its declared ready marker.
+def _allowed_undeclared(path: str, inputs: frozenset[str]) -> bool:
+    if Path(path).parent == TREE.root / "configs":
+        return True
+    marker = TREE.data_ready(synthetic=True, data_root=None)
+    return str(marker) in inputs and Path(path).parent == marker.parent
+
+
+def test_every_job_reads_exactly_its_declared_inputs(finished: Path, opened: Path) -> None:
+    jobs, rules = audited_jobs(finished, opened / "records", opened / "metadata")
+    audited = {job.rule for job in jobs.values()}
+    assert audited >= {"data", "detect", "train_single", "train_pair", "two_task_table", "weights",
+                       "enumerate_layouts", "performance_table", "recommend", "train_final", "report"}
+    # the two shell-only rules (cp, printf) start no treemtl process
+    assert set(rules.values()) - audited == {"resolved_config", "trained_finals"}
+    for log, job in sorted(jobs.items()):
+        undeclared = sorted(p for p in job.reads - job.inputs if not _allowed_undeclared(p, job.inputs))
+        assert not undeclared, f"{job.rule} ({log}) read undeclared files: {undeclared}"
+        unread = sorted(job.inputs - job.reads)
+        assert not unread, f"{job.rule} ({log}) never opened declared inputs: {unread}"
+    configs = {p for job in jobs.values() for p in job.reads if Path(p).parent == TREE.root / "configs"}
+    assert len(configs) == 1  # every job of the invocation read the same resolved config
+
+
 def test_second_run_has_nothing_to_do(finished: Path) -> None:
     assert dry_run(finished, _configfile(finished, "tiny.yaml")) == {}
+
+
+def test_plain_rerun_rebuilds_missing_files(finished: Path, tmp_path: Path) -> None:
+    """After a failure removed files (or someone deleted them), the default target rebuilds them."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished, workdir, symlinks=True)
+    (workdir / TREE.pair_metrics(PAIR, 2)).unlink()
+    (workdir / TREE.two_task_table).unlink()
+    counts = dry_run(workdir, _configfile(workdir, "tiny.yaml"))
+    assert counts["train_pair"] == 1 and counts["two_task_table"] == 1
+    assert "train_single" not in counts and "data" not in counts
 
 
 def test_new_task_trains_only_its_models(finished: Path) -> None:
@@ -81,8 +139,9 @@ def test_new_task_trains_only_its_models(finished: Path) -> None:
     assert not {"data", "detect"} & set(counts)
 
 
-def test_new_training_recipe_retrains_everything(finished: Path) -> None:
-    counts = dry_run(finished, _configfile(finished, "longer.yaml", train={**TINY["train"], "iters": 20}))
+@pytest.mark.parametrize("change", [{"iters": 20}, {"lr": 0.01}], ids=["iters", "lr"])
+def test_new_training_recipe_retrains_everything(finished: Path, change: dict[str, float]) -> None:
+    counts = dry_run(finished, _configfile(finished, "recipe.yaml", train={**TINY["train"], **change}))
     assert counts["train_single"] == 2 and counts["train_pair"] == 3
     assert "data" not in counts and "detect" not in counts
 
@@ -97,11 +156,12 @@ def test_html_report(finished: Path) -> None:
 
 def test_new_budget_reruns_only_recommendation_and_finals(finished: Path) -> None:
     configfile = _configfile(finished, "budget.yaml", recommend={"budgets": [1.0, 2.0], "top_k": 2})
-    assert set(dry_run(finished, configfile)) == {"recommend", "trained_finals", "report", "all"}
+    # resolved_config: the readable copy of the (changed) config
+    assert set(dry_run(finished, configfile)) == {"resolved_config", "recommend", "trained_finals", "report", "all"}
     done = snakemake(finished, "--configfile", str(configfile), "--cores", "2", timeout=600)
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
     ran = job_counts(done.stdout + done.stderr)
-    assert set(ran) <= {"recommend", "train_final", "trained_finals", "report", "all"}
+    assert set(ran) <= {"resolved_config", "recommend", "train_final", "trained_finals", "report", "all"}
     assert ran["recommend"] == 1  # only the new budget
     results = finished / "results" / "tiny"
     report = pd.read_csv(results / "report" / "recommendations.csv", dtype={"budget": str})

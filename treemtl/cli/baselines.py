@@ -4,7 +4,8 @@
   cost of every layout (lower = better; ``score`` = -cost), plus the pick per budget;
 * ``baselines task-grouping`` — whole-backbone task groups from the two-task table (partitions,
   and Standley's overlapping covers), the score of every "groups" layout and the pick per budget;
-* ``baselines compare`` — paper-style Tables 1-4 and figures from a results folder.
+* ``baselines compare`` — paper-style Tables 1-4 and figures from a results folder;
+* the searched baselines (Learning to Branch, AutoMTL): :mod:`treemtl.cli.searched_baselines`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import pandas as pd
 from treemtl.atomic import write_json_atomic, write_text_atomic
 from treemtl.training.config import ExperimentConfig, load_config
 from treemtl.errors import TreeMTLError
+from treemtl.results_tree import ResultsTree
+from treemtl.cli.searched_baselines import register_searched
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,6 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ids.add_argument("--top", type=int, default=5, help="rows of Table 1 (default 5)")
     ids.add_argument("--out", required=True, help="JSON list of layout ids")
     ids.set_defaults(func=run_models)
+
+    register_searched(commands)
 
 
 def _budget_masks(config: ExperimentConfig, profile_path: str | None) -> tuple[dict[float, np.ndarray], Any]:
@@ -101,8 +106,9 @@ def run_what_to_share(args: argparse.Namespace) -> int:
         raise TreeMTLError(f"What-to-Share: expected at least 3 images, got {count}")
     images = _held_out_images(config, count)
     features = {}
+    tree = ResultsTree(Path(args.results))
     for task in config.tasks:
-        checkpoint = Path(args.results) / "single" / task / "model.pt"
+        checkpoint = tree.single_model(task)
         if not checkpoint.is_file():
             raise TreeMTLError(f"{checkpoint}: single-task model not found (What-to-Share compares the single-task models)")
         trained = load_trained(checkpoint, device=args.device)

@@ -104,18 +104,20 @@ def read_scores(path: str | Path, column: str = "score") -> dict[int, float]:
 def real_results(config: ExperimentConfig, results: str | Path, ids: Sequence[int], allow_missing: bool) -> tuple[dict[int, dict[int, float]], dict[int, dict[str, float]]]:
     """Per (layout, seed) real Δt and per-layout per-task Δ (mean over seeds) of the oracle runs."""
     from treemtl.core.relative_performance import overall_relative_performance
-    from treemtl.evaluation.oracle import oracle_runs, oracle_path, single_reference
+    from treemtl.evaluation.oracle import oracle_runs, single_reference
+    from treemtl.results_tree import ResultsTree
     from treemtl.training.tasks import task_directions
 
+    tree = ResultsTree(Path(results))
     reference = single_reference(results, config.tasks)
     runs = oracle_runs(results, ids, config.oracle.seeds, allow_missing=allow_missing)
     per_seed: dict[int, dict[int, float]] = {}
     per_task: dict[int, dict[str, float]] = {}
-    directions = task_directions(config.tasks)
+    directions = task_directions(config.tasks, config)
     for layout, seeds in runs.items():
         tasks_sum: dict[str, list[float]] = {}
         for seed, metrics in seeds.items():
-            source = str(oracle_path(results, layout, seed))
+            source = str(tree.oracle_metrics(layout, seed))
             total, by_task = overall_relative_performance(config.tasks, metrics, reference, directions, source)
             per_seed.setdefault(layout, {})[seed] = total
             for task, delta in by_task.items():

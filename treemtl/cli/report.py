@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from treemtl.evaluation.report.recommendations import write_report
+    from treemtl.results_tree import ResultsTree
 
-    out = Path(args.out) if args.out else Path(args.results) / "report"
+    out = Path(args.out) if args.out else ResultsTree(Path(args.results)).report_dir
     files = write_report(args.config, args.results, out)
     if args.print_summary:
         sys.stdout.write(files.summary.read_text(encoding="utf-8"))

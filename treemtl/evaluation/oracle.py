@@ -29,6 +29,7 @@ import numpy as np
 from scipy import stats
 
 from treemtl.errors import TreeMTLError
+from treemtl.results_tree import ResultsTree
 from treemtl.training.metrics_file import Metrics, mean_metrics, read_metrics
 
 METHODS: tuple[str, ...] = ("pearson", "spearman", "kendall")
@@ -326,21 +327,18 @@ def regret_report(
 # --------------------------------------------------------------------------- trained results
 def single_reference(results: str | Path, tasks: Sequence[str]) -> Metrics:
     """Metrics of each task's single-task model (``single/<task>/metrics.json``), the Δ reference."""
-    return {task: read_metrics(Path(results) / "single" / task / "metrics.json")[task] for task in tasks}
-
-
-def oracle_path(results: str | Path, layout_id: int, seed: int) -> Path:
-    """Where the oracle training of one layout and seed writes its metrics."""
-    return Path(results) / "oracle" / "layouts" / str(layout_id) / f"seed{seed}" / "metrics.json"
+    tree = ResultsTree(Path(results))
+    return {task: read_metrics(tree.single_metrics(task))[task] for task in tasks}
 
 
 def oracle_runs(results: str | Path, ids: Sequence[int], seeds: Sequence[int], allow_missing: bool = False) -> dict[int, dict[int, Metrics]]:
     """Metrics of every (layout, seed) oracle run; missing runs are an error unless allowed."""
     runs: dict[int, dict[int, Metrics]] = {}
     missing: list[str] = []
+    tree = ResultsTree(Path(results))
     for layout in ids:
         for seed in seeds:
-            path = oracle_path(results, layout, seed)
+            path = tree.oracle_metrics(layout, seed)
             if path.is_file():
                 runs.setdefault(int(layout), {})[int(seed)] = read_metrics(path)
             else:
@@ -357,11 +355,11 @@ def trained_metrics(results: str | Path, layout_id: int, seeds: Sequence[int]) -
     Oracle runs (mean over the seeds found) come first because they average out seed noise; then
     the recommender's final model.
     """
-    results = Path(results)
-    runs = [read_metrics(p) for s in seeds if (p := oracle_path(results, layout_id, s)).is_file()]
+    tree = ResultsTree(Path(results))
+    runs = [read_metrics(p) for s in seeds if (p := tree.oracle_metrics(layout_id, s)).is_file()]
     if runs:
         return mean_metrics(runs), f"oracle ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
-    path = results / "final" / str(layout_id) / "metrics.json"
+    path = tree.final_metrics(layout_id)
     if path.is_file():
         return read_metrics(path), "final"
     return None

@@ -4,55 +4,52 @@ Both reuse what the recommender already trained (the single-task models, the two
 so they cost seconds; their trained comparison lives in the ``oracle`` target.
 """
 
-BASELINES_DIR = f"{RESULTS}/baselines"
-
-
 rule what_to_share:
     """RSA task affinity at every block output of the single-task models; layout dissimilarity."""
     input:
-        config=ancient(CONFIG_FILE),
         data=DATA_READY,
-        blocks=BLOCKS_JSON,
-        models=[f"{RESULTS}/single/{task}/model.pt" for task in TASKS],
+        blocks=TREE.blocks_json,
+        models=[TREE.single_model(task) for task in TASKS],
     output:
-        csv=f"{BASELINES_DIR}/what_to_share.csv",
-        json=f"{BASELINES_DIR}/what_to_share.json",
+        csv=TREE.what_to_share_csv,
+        json=TREE.what_to_share_json,
     params:
+        config=CONFIG_FILE,
         recipe=RECIPE,
         settings=config["baselines"]["what_to_share"],
         budgets=config["recommend"]["budgets"],
-        results=lambda wildcards, input: os.path.dirname(os.path.dirname(input.blocks)),
+        results=TREE.root,
     threads: 1
     log:
-        f"{RESULTS}/logs/baselines/what_to_share.log",
+        TREE.log("baselines/what_to_share"),
     benchmark:
-        f"{RESULTS}/benchmarks/baselines/what_to_share.tsv"
+        TREE.benchmark("baselines/what_to_share")
     conda:
         ENV
     shell:
-        "treemtl baselines what-to-share --config {input.config} --results {params.results}"
-        " --profile {input.blocks} --threads {threads}"
-        " --out {output.csv} --affinity {output.json} > {log} 2>&1"
+        "treemtl baselines what-to-share --config {params.config:q} --results {params.results:q}"
+        " --profile {input.blocks:q} --threads {threads}"
+        " --out {output.csv:q} --affinity {output.json:q} > {log:q} 2>&1"
 
 
 rule task_grouping:
     """Whole-backbone task groups from the all-shared two-task results (exact search)."""
     input:
-        config=ancient(CONFIG_FILE),
-        table=TWO_TASK_TABLE,
+        table=TREE.two_task_table,
     output:
-        csv=f"{BASELINES_DIR}/task_grouping.csv",
-        json=f"{BASELINES_DIR}/task_grouping.json",
+        csv=TREE.task_grouping_csv,
+        json=TREE.task_grouping_json,
     params:
+        config=CONFIG_FILE,
         settings=config["baselines"]["task_grouping"],
         budgets=config["recommend"]["budgets"],
     log:
-        f"{RESULTS}/logs/baselines/task_grouping.log",
+        TREE.log("baselines/task_grouping"),
     conda:
         ENV
     shell:
-        "treemtl baselines task-grouping --config {input.config} --table {input.table}"
-        " --out {output.csv} --choices {output.json} > {log} 2>&1"
+        "treemtl baselines task-grouping --config {params.config:q} --table {input.table:q}"
+        " --out {output.csv:q} --choices {output.json:q} > {log:q} 2>&1"
 
 
 rule baselines:

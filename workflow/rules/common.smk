@@ -1,24 +1,32 @@
 """Names, paths and input functions shared by every rule file.
 
-Everything here is derived from the validated config; rules only wire files together.
-Every job reads the resolved config (results/<experiment>/config.yaml), so
-``--config key=value`` overrides reach the ``treemtl`` CLI too.
+Everything here is derived from the validated config; rules only wire files together, and
+every path comes from the results tree (:class:`treemtl.results_tree.ResultsTree`).
+
+Every job reads the resolved config of its own invocation, so ``--config key=value``
+overrides reach the ``treemtl`` CLI too. It is written while the workflow is parsed, to
+``configs/<digest of its text>.yaml``, and never modified afterwards: another ``snakemake``
+call (a dry run, or one that the lock refuses) can add a file there but never change the file
+a running invocation's jobs read.
 """
 
 import csv
+import hashlib
+from dataclasses import dataclass
 from itertools import combinations
-from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from treemtl.core.layout import Layout, layout_from_id
+from treemtl.results_tree import ResultsTree, budget_label, pair_name
 
 
-def write_resolved_config(values, path):
-    """Parse ``values`` with treemtl.training.config (the CLI's rules) and write them as YAML.
+def write_resolved_config(values, tree):
+    """Parse ``values`` with treemtl.training.config (the CLI's rules); return the YAML's digest.
 
-    The file is only replaced when its text changes, so concurrent parses (cluster
-    jobs) never race on it and a config error stops the run before any job starts.
+    The YAML goes to ``tree.resolved_config(digest)`` unless that file exists already (written
+    atomically, so concurrent parses never see half a file); a config error stops the run
+    before any job starts.
     """
     import yaml
 
@@ -31,36 +39,45 @@ def write_resolved_config(values, path):
     except TreeMTLError as error:
         raise WorkflowError(str(error)) from None
     text = yaml.safe_dump(resolved, sort_keys=False)
-    target = Path(path)
-    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    target = tree.resolved_config(digest)
+    if not target.is_file():
         write_text_atomic(target, text)
-    return path
+    elif target.read_text(encoding="utf-8") != text:
+        raise WorkflowError(f"{target}: edited after it was written; delete it and run again")
+    return digest
 
 
-RESULTS = f"results/{config['experiment']}"
-TASKS = list(config["tasks"])
+@dataclass(frozen=True)
+class InvocationConfig:
+    """The resolved config file of this invocation, handed to the jobs as a param.
+
+    It formats as the file's path in a shell command. Snakemake's ``params`` rerun trigger
+    records builtin values only and this handle is not one, so *which* file holds the config
+    is never a reason to rerun a job; *what* is in it is, through the config sections each rule
+    carries as builtin params (``RECIPE``, budgets, top-k, ...). It is not an input either:
+    the ``input`` trigger would rerun every job whenever the config's digest changes.
+    """
+
+    path: str
+
+    def __str__(self):
+        return self.path
+
+
+TREE = ResultsTree.of_experiment(config["experiment"])
+TASKS = [task if isinstance(task, str) else task["name"] for task in config["tasks"]]
 TASK_LIST = ",".join(TASKS)
 NUM_BLOCKS = int(config["backbone"]["blocks"])
-PAIRS = [f"{a}__{b}" for a, b in combinations(TASKS, 2)]
+PAIRS = [pair_name(a, b) for a, b in combinations(TASKS, 2)]
 BRANCHES = list(range(1, NUM_BLOCKS + 1))
 REPEAT_SEEDS = list(config["repeat_seeds"])
-BUDGETS = [f"{float(budget):g}" for budget in config["recommend"]["budgets"]]
+BUDGETS = [budget_label(float(budget)) for budget in config["recommend"]["budgets"]]
 SYNTHETIC = config["data"]["dataset"] == "synthetic"
 
-#: Written while the workflow is parsed rather than by a job: jobs read it as
-#: ``ancient`` input and carry the config sections they depend on as params, so a new
-#: budget reruns the recommendation but no training. (A job writing it would mask every
-#: downstream job from Snakemake's other rerun checks.)
-CONFIG_FILE = write_resolved_config(config, f"{RESULTS}/config.yaml")
-DATA_DIR = config["data"]["root"] or f"{RESULTS}/data"
-DATA_READY = (
-    f"{DATA_DIR}/manifest.json" if SYNTHETIC else f"{RESULTS}/data/located.json"
-)
-BLOCKS_JSON = f"{RESULTS}/backbone/blocks.json"
-TWO_TASK_TABLE = f"{RESULTS}/estimator/two_task_table.csv"
-WEIGHTS = f"{RESULTS}/estimator/weights.json"
-LAYOUTS_CSV = f"{RESULTS}/layouts.csv"
-PERFORMANCE_TABLE = f"{RESULTS}/performance_table.csv"
+CONFIG_DIGEST = write_resolved_config(config, TREE)
+CONFIG_FILE = InvocationConfig(str(TREE.resolved_config(CONFIG_DIGEST)))
+DATA_READY = TREE.data_ready(SYNTHETIC, config["data"]["root"])
 ENV = "../../envs/treemtl.yaml"
 
 #: The training recipe. It is a param of every training rule (rerun trigger
@@ -89,26 +106,22 @@ wildcard_constraints:
 
 def single_metrics(tasks=TASKS):
     """metrics.json of single-task models (the reference of relative performance)."""
-    return [f"{RESULTS}/single/{task}/metrics.json" for task in tasks]
+    return [TREE.single_metrics(task) for task in tasks]
 
 
-def pair_metrics():
-    """metrics.json of every two-task model: C(T,2) pairs x branch points 1..B."""
-    return [
-        f"{RESULTS}/pairs/{pair}/branch{branch}/metrics.json"
-        for pair in PAIRS
-        for branch in BRANCHES
-    ]
+def two_task_metrics():
+    """metrics.json of every run the two-task table averages (main seed and repeat seeds)."""
+    return TREE.two_task_metrics(TASKS, NUM_BLOCKS, REPEAT_SEEDS)
 
 
-def repeat_metrics():
-    """metrics.json of the repeat-seed runs of every single- and two-task model."""
-    folders = [f"{RESULTS}/single/{task}" for task in TASKS] + [
-        f"{RESULTS}/pairs/{pair}/branch{branch}" for pair in PAIRS for branch in BRANCHES
-    ]
-    return [
-        f"{folder}/seed{seed}/metrics.json" for seed in REPEAT_SEEDS for folder in folders
-    ]
+def trained_models():
+    """model.pt of every single- and two-task run (What-to-Share reads the single-task ones)."""
+    return TREE.two_task_models(TASKS, NUM_BLOCKS, REPEAT_SEEDS)
+
+
+def reference_flags(wildcards, input):
+    """``--reference FILE`` per single-task metrics.json: one shell word per item, quoted by ``:q``."""
+    return [word for path in input.reference for word in ("--reference", path)]
 
 
 def pair_tasks(pair):
@@ -138,7 +151,7 @@ def final_layout(wildcards):
 
 def recommendation_tables():
     """Per-budget recommendation tables (outputs of the ``recommend`` checkpoint)."""
-    return [f"{RESULTS}/recommend/budget{budget}.csv" for budget in BUDGETS]
+    return [TREE.recommendation(budget) for budget in BUDGETS]
 
 
 def recommended_ids(wildcards=None):
@@ -157,7 +170,9 @@ def recommended_ids(wildcards=None):
 
 def final_metrics(wildcards=None):
     """metrics.json of every layout chosen by :func:`recommended_ids`."""
-    return [
-        f"{RESULTS}/final/{layout_id}/metrics.json"
-        for layout_id in recommended_ids(wildcards)
-    ]
+    return [TREE.final_metrics(layout_id) for layout_id in recommended_ids(wildcards)]
+
+
+def final_models(wildcards=None):
+    """model.pt of every layout chosen by :func:`recommended_ids`."""
+    return [TREE.final_model(layout_id) for layout_id in recommended_ids(wildcards)]

@@ -12,29 +12,28 @@ if SYNTHETIC:
             synthetic=config["data"]["synthetic"],
         threads: workflow.cores
         log:
-            f"{RESULTS}/logs/data.log",
+            TREE.log("data"),
         conda:
             ENV
         shell:
-            "treemtl data synth --out {params.out} --n {params.synthetic[n_train]}"
-            " --n-val {params.synthetic[n_val]} --size {params.synthetic[size]}"
-            " --seed {params.synthetic[seed]} --workers {threads} > {log} 2>&1"
+            "treemtl data synth --out {params.out:q} --n {params.synthetic[n_train]:q}"
+            " --n-val {params.synthetic[n_val]:q} --size {params.synthetic[size]:q}"
+            " --seed {params.synthetic[seed]:q} --workers {threads} > {log:q} 2>&1"
 
 else:
 
     rule data:
         """Check that the configured dataset folder exists and holds the tasks."""
-        input:
-            config=ancient(CONFIG_FILE),
         output:
             DATA_READY,
         params:
+            config=CONFIG_FILE,
             data=config["data"],
             tasks=TASK_LIST,
         log:
-            f"{RESULTS}/logs/data.log",
+            TREE.log("data"),
         conda:
             ENV
         shell:
-            "treemtl data check --config {input.config} --tasks {params.tasks}"
-            " --out {output} > {log} 2>&1"
+            "treemtl data check --config {params.config:q} --tasks {params.tasks:q}"
+            " --out {output:q} > {log:q} 2>&1"

@@ -7,83 +7,87 @@ Two-task table -> task weights -> performance table (estimates, score, cost).
 rule two_task_table:
     """Relative performance (%) of both tasks of each pair at each branch point."""
     input:
-        singles=single_metrics(),
-        pairs=pair_metrics(),
-        repeats=repeat_metrics(),
+        two_task_metrics(),
     output:
         report(
-            TWO_TASK_TABLE,
+            TREE.two_task_table,
             caption="../report/two_task_table.rst",
             category="Estimator",
         ),
     params:
+        config=CONFIG_FILE,
         tasks=TASK_LIST,
         blocks=NUM_BLOCKS,
-        repeat_seeds=",".join(str(seed) for seed in REPEAT_SEEDS) or "''",
-        results=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
+        repeat_seeds=",".join(str(seed) for seed in REPEAT_SEEDS),
     log:
-        f"{RESULTS}/logs/two_task_table.log",
+        TREE.log("two_task_table"),
     conda:
         ENV
     shell:
-        "treemtl two-task-table --results {params.results} --tasks {params.tasks}"
-        " --blocks {params.blocks} --repeat-seeds {params.repeat_seeds}"
-        " --out {output} > {log} 2>&1"
+        "treemtl two-task-table --config {params.config:q} --tasks {params.tasks:q} --blocks {params.blocks:q}"
+        " --repeat-seeds={params.repeat_seeds:q} --metrics {input:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule weights:
     """Task weights from the SVD entropy of each task's two-task curve."""
     input:
-        TWO_TASK_TABLE,
+        TREE.two_task_table,
     output:
-        report(WEIGHTS, caption="../report/weights.rst", category="Estimator"),
+        report(TREE.weights, caption="../report/weights.rst", category="Estimator"),
     params:
         tasks=TASK_LIST,
     log:
-        f"{RESULTS}/logs/weights.log",
+        TREE.log("weights"),
     conda:
         ENV
     shell:
-        "treemtl weights --table {input} --task-names {params.tasks}"
-        " --out {output} > {log} 2>&1"
+        "treemtl weights --table {input:q} --task-names {params.tasks:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule enumerate_layouts:
     """Every tree layout for T tasks and B blocks, numbered with the paper's ids."""
     output:
-        LAYOUTS_CSV,
+        TREE.layouts,
     params:
         num_tasks=len(TASKS),
         blocks=NUM_BLOCKS,
     log:
-        f"{RESULTS}/logs/enumerate.log",
+        TREE.log("enumerate"),
     conda:
         ENV
     shell:
-        "treemtl enumerate --tasks {params.num_tasks} --blocks {params.blocks}"
-        " --format csv --out {output} > {log} 2>&1"
+        "treemtl enumerate --tasks {params.num_tasks:q} --blocks {params.blocks:q}"
+        " --format csv --out {output:q} > {log:q} 2>&1"
 
 
 rule performance_table:
-    """Estimated per-task performance, score and cost of every layout."""
+    """Estimated per-task performance, score and cost of every stored layout.
+
+    Written twice: CSV for people, ``.npz`` for the per-budget lookups of ``recommend``.
+    """
     input:
-        table=TWO_TASK_TABLE,
-        profile=BLOCKS_JSON,
-        layouts=LAYOUTS_CSV,
+        table=TREE.two_task_table,
+        weights=TREE.weights,
+        profile=TREE.blocks_json,
+        layouts=TREE.layouts,
     output:
-        report(
-            PERFORMANCE_TABLE,
+        table=report(
+            TREE.performance_table,
             caption="../report/performance_table.rst",
             category="Estimator",
         ),
+        lookup=TREE.performance_lookup,
     params:
         tasks=TASK_LIST,
         blocks=NUM_BLOCKS,
     log:
-        f"{RESULTS}/logs/performance_table.log",
+        TREE.log("performance_table"),
     conda:
         ENV
     shell:
-        "treemtl performance-table --table {input.table} --blocks {params.blocks}"
-        " --task-names {params.tasks} --profile {input.profile}"
-        " --out {output} > {log} 2>&1"
+        "treemtl performance-table --table {input.table:q} --blocks {params.blocks:q}"
+        " --task-names {params.tasks:q} --profile {input.profile:q}"
+        " --layouts {input.layouts:q} --weights {input.weights:q}"
+        " --out {output.table:q} --npz {output.lookup:q} > {log:q} 2>&1"

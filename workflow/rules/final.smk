@@ -4,56 +4,53 @@
 rule train_final:
     """Multi-task model of one recommended layout, with the recipe of the pairs."""
     input:
-        config=ancient(CONFIG_FILE),
         data=DATA_READY,
-        blocks=BLOCKS_JSON,
         reference=single_metrics(),
     output:
-        metrics=f"{RESULTS}/final/{{layout_id}}/metrics.json",
-        model=protected(f"{RESULTS}/final/{{layout_id}}/model.pt"),
+        metrics=TREE.final_metrics("{layout_id}"),
+        model=protected(TREE.final_model("{layout_id}")),
     params:
+        config=CONFIG_FILE,
         recipe=RECIPE,
         tasks=TASK_LIST,
         layout=final_layout,
         seed=config["seed"],
-        reference=lambda wildcards, input: " ".join(
-            f"--reference {path}" for path in input.reference
-        ),
+        reference=reference_flags,
         out=lambda wildcards, output: os.path.dirname(output.metrics),
     threads: 1
     resources:
         gpu=0,
     log:
-        f"{RESULTS}/logs/final/{{layout_id}}.log",
+        TREE.log("final/{layout_id}"),
     benchmark:
-        f"{RESULTS}/benchmarks/final/{{layout_id}}.tsv"
+        TREE.benchmark("final/{layout_id}")
     conda:
         ENV
     shell:
         "treemtl gpu-slot --gpus {resources.gpu} --"
-        " treemtl train --config {input.config} --tasks {params.tasks}"
-        " --layout {params.layout:q} --seed {params.seed} --threads {threads}"
-        " {params.reference} --out {params.out} > {log} 2>&1"
+        " treemtl train --config {params.config:q} --tasks {params.tasks:q}"
+        " --layout {params.layout:q} --seed {params.seed:q} --threads {threads}"
+        " {params.reference:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule trained_finals:
     """The ids trained for the current budgets, once all of them are trained.
 
-    Isolates the checkpoint-dependent input function in one cheap job, so the report
-    keeps static inputs and Snakemake still notices a new budget's table.
+    The ids are the folder names of its inputs; it runs no ``treemtl`` command and opens none
+    of them.
     """
     input:
         tables=recommendation_tables(),
         metrics=final_metrics,
     output:
-        f"{RESULTS}/final/trained_ids.txt",
+        TREE.trained_ids,
     params:
-        ids=lambda wildcards, input: " ".join(
+        ids=lambda wildcards, input: [
             os.path.basename(os.path.dirname(path)) for path in input.metrics
-        ),
+        ],
     log:
-        f"{RESULTS}/logs/trained_finals.log",
+        TREE.log("trained_finals"),
     conda:
         ENV
     shell:
-        "printf '%s\\n' {params.ids} > {output} 2> {log}"
+        "printf '%s\\n' {params.ids:q} > {output:q} 2> {log:q}"

@@ -12,144 +12,152 @@ include: "oracle_inputs.smk"
 checkpoint oracle_sample:
     """Every layout, or a seeded sample stratified by branches and FLOPs (references always in)."""
     input:
-        config=ancient(CONFIG_FILE),
-        blocks=BLOCKS_JSON,
+        blocks=TREE.blocks_json,
     output:
-        f"{ORACLE_DIR}/sample.csv",
+        TREE.oracle_sample,
     params:
+        config=CONFIG_FILE,
         oracle=config["oracle"]["sample"],
         seed=config["seed"],
         tasks=TASK_LIST,
     log:
-        f"{RESULTS}/logs/oracle/sample.log",
+        TREE.log("oracle/sample"),
     conda:
         ENV
     shell:
-        "treemtl oracle sample --config {input.config} --profile {input.blocks}"
-        " --out {output} > {log} 2>&1"
+        "treemtl oracle sample --config {params.config:q} --profile {input.blocks:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule train_oracle:
     """One oracle layout with one seed, same recipe as the two-task and final models."""
     input:
-        config=ancient(CONFIG_FILE),
         data=DATA_READY,
-        blocks=BLOCKS_JSON,
         reference=single_metrics(),
     output:
-        metrics=f"{ORACLE_DIR}/layouts/{{layout_id}}/seed{{oracle_seed}}/metrics.json",
+        metrics=TREE.oracle_metrics("{layout_id}", "{oracle_seed}"),
     wildcard_constraints:
         oracle_seed=r"\d+",
     params:
+        config=CONFIG_FILE,
         recipe=RECIPE,
         tasks=TASK_LIST,
         layout=final_layout,
-        reference=lambda wildcards, input: " ".join(
-            f"--reference {path}" for path in input.reference
-        ),
+        reference=reference_flags,
         out=lambda wildcards, output: os.path.dirname(output.metrics),
     threads: 1
     resources:
         gpu=0,
     log:
-        f"{RESULTS}/logs/oracle/{{layout_id}}/seed{{oracle_seed}}.log",
+        TREE.log("oracle/{layout_id}/seed{oracle_seed}"),
     benchmark:
-        f"{RESULTS}/benchmarks/oracle/{{layout_id}}/seed{{oracle_seed}}.tsv"
+        TREE.benchmark("oracle/{layout_id}/seed{oracle_seed}")
     conda:
         ENV
     shell:
         "treemtl gpu-slot --gpus {resources.gpu} --"
-        " treemtl train --config {input.config} --tasks {params.tasks}"
-        " --layout {params.layout:q} --seed {wildcards.oracle_seed} --threads {threads}"
-        " {params.reference} --out {params.out} > {log} 2>&1"
+        " treemtl train --config {params.config:q} --tasks {params.tasks:q}"
+        " --layout {params.layout:q} --seed {wildcards.oracle_seed:q} --threads {threads}"
+        " {params.reference:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule oracle_correlate:
     """Pearson/Spearman/Kendall (bootstrap CIs), regret per budget and seed spread."""
     input:
-        config=ancient(CONFIG_FILE),
-        sample=f"{ORACLE_DIR}/sample.csv",
-        performance=PERFORMANCE_TABLE,
+        sample=TREE.oracle_sample,
+        performance=TREE.performance_table,
         singles=single_metrics(),
         runs=oracle_metrics,
-        what_to_share=f"{RESULTS}/baselines/what_to_share.csv",
-        task_grouping=f"{RESULTS}/baselines/task_grouping.csv",
+        what_to_share=TREE.what_to_share_csv,
+        task_grouping=TREE.task_grouping_csv,
     output:
-        correlation=f"{ORACLE_DIR}/correlation.json",
+        correlation=TREE.oracle_correlation,
         scatter=report(
-            f"{ORACLE_DIR}/scatter.png",
+            TREE.oracle_scatter,
             caption="../report/oracle_scatter.rst",
             category="Oracle",
         ),
     params:
-        results=lambda wildcards, input: os.path.dirname(input.performance),
+        config=CONFIG_FILE,
+        results=TREE.root,
         budgets=config["recommend"]["budgets"],
     log:
-        f"{RESULTS}/logs/oracle/correlate.log",
+        TREE.log("oracle/correlate"),
     conda:
         ENV
     shell:
-        "treemtl oracle correlate --config {input.config} --results {params.results}"
-        " --sample {input.sample} --performance-table {input.performance}"
-        " --what-to-share {input.what_to_share} --task-grouping {input.task_grouping}"
-        " --out {output.correlation} --scatter {output.scatter} > {log} 2>&1"
+        "treemtl oracle correlate --config {params.config:q} --results {params.results:q}"
+        " --sample {input.sample:q} --performance-table {input.performance:q}"
+        " --what-to-share {input.what_to_share:q} --task-grouping {input.task_grouping:q}"
+        " --out {output.correlation:q} --scatter {output.scatter:q} > {log:q} 2>&1"
 
 
 checkpoint comparison_models:
     """Ids the comparison tables show: references, top-5, top-1 per budget, baseline picks."""
     input:
-        config=ancient(CONFIG_FILE),
-        performance=PERFORMANCE_TABLE,
+        performance=TREE.performance_table,
         singles=single_metrics(),
-        what_to_share=f"{RESULTS}/baselines/what_to_share.json",
-        task_grouping=f"{RESULTS}/baselines/task_grouping.json",
+        what_to_share=TREE.what_to_share_json,
+        task_grouping=TREE.task_grouping_json,
     output:
-        f"{COMPARISON_DIR}/models.json",
+        TREE.comparison_models,
     params:
-        results=lambda wildcards, input: os.path.dirname(input.performance),
+        config=CONFIG_FILE,
+        results=TREE.root,
         budgets=config["recommend"]["budgets"],
     log:
-        f"{RESULTS}/logs/oracle/comparison_models.log",
+        TREE.log("oracle/comparison_models"),
     conda:
         ENV
     shell:
-        "treemtl baselines models --config {input.config} --results {params.results}"
-        " --out {output} > {log} 2>&1"
+        "treemtl baselines models --config {params.config:q} --results {params.results:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule comparison_report:
-    """Paper-style Tables 1-4 (Markdown, CSV, LaTeX) and figures vs the baselines."""
+    """Paper-style Tables 1-4 (Markdown, CSV, LaTeX) and figures vs the baselines.
+
+    The rows are the ids of the ``comparison_models`` checkpoint, whose trained metrics
+    ``comparison_metrics`` lists.
+    """
     input:
-        config=ancient(CONFIG_FILE),
-        performance=PERFORMANCE_TABLE,
-        models=f"{COMPARISON_DIR}/models.json",
-        correlation=f"{ORACLE_DIR}/correlation.json",
+        performance=TREE.performance_table,
+        singles=single_metrics(),
+        correlation=TREE.oracle_correlation,
+        baselines=[
+            TREE.what_to_share_csv,
+            TREE.what_to_share_json,
+            TREE.task_grouping_csv,
+            TREE.task_grouping_json,
+        ],
         trained=comparison_metrics,
     output:
         index=report(
-            f"{COMPARISON_DIR}/comparison.md",
+            TREE.comparison_file("comparison.md"),
             caption="../report/comparison.rst",
             category="Comparison",
         ),
-        table1=f"{COMPARISON_DIR}/table1_top.md",
-        table2=f"{COMPARISON_DIR}/table2_budgets.md",
-        table3=f"{COMPARISON_DIR}/table3_correlation.md",
-        table4=f"{COMPARISON_DIR}/table4_baselines.md",
+        table1=TREE.comparison_file("table1_top.md"),
+        table2=TREE.comparison_file("table2_budgets.md"),
+        table3=TREE.comparison_file("table3_correlation.md"),
+        table4=TREE.comparison_file("table4_baselines.md"),
         figure=report(
-            f"{COMPARISON_DIR}/cost_vs_delta.png",
+            TREE.comparison_file("cost_vs_delta.png"),
             caption="../report/comparison.rst",
             category="Comparison",
         ),
     params:
-        results=lambda wildcards, input: os.path.dirname(input.performance),
+        config=CONFIG_FILE,
+        results=TREE.root,
+        budgets=config["recommend"]["budgets"],
         out=lambda wildcards, output: os.path.dirname(output.index),
     log:
-        f"{RESULTS}/logs/oracle/comparison.log",
+        TREE.log("oracle/comparison"),
     conda:
         ENV
     shell:
-        "treemtl baselines compare --config {input.config} --results {params.results}"
-        " --out {params.out} > {log} 2>&1"
+        "treemtl baselines compare --config {params.config:q} --results {params.results:q}"
+        " --out {params.out:q} > {log:q} 2>&1"
 
 
 rule oracle:

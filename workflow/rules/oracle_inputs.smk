@@ -7,9 +7,7 @@ The oracle's trainings and the comparison's rows are only known after the ``orac
 import csv
 import json
 
-ORACLE_DIR = f"{RESULTS}/oracle"
 ORACLE_SEEDS = [int(seed) for seed in config["oracle"]["seeds"]]
-COMPARISON_DIR = f"{RESULTS}/report/comparison"
 
 
 def oracle_ids(wildcards=None):
@@ -21,7 +19,7 @@ def oracle_ids(wildcards=None):
 def oracle_metrics(wildcards=None):
     """metrics.json of every (sampled layout, oracle seed)."""
     return [
-        f"{ORACLE_DIR}/layouts/{layout_id}/seed{seed}/metrics.json"
+        TREE.oracle_metrics(layout_id, seed)
         for layout_id in oracle_ids()
         for seed in ORACLE_SEEDS
     ]
@@ -35,7 +33,7 @@ def comparison_metrics(wildcards=None):
     paths = []
     for layout_id in ids:
         if layout_id in sampled:
-            paths += [f"{ORACLE_DIR}/layouts/{layout_id}/seed{seed}/metrics.json" for seed in ORACLE_SEEDS]
+            paths += [TREE.oracle_metrics(layout_id, seed) for seed in ORACLE_SEEDS]
         else:
-            paths.append(f"{RESULTS}/final/{layout_id}/metrics.json")
+            paths.append(TREE.final_metrics(layout_id))
     return paths

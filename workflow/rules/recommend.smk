@@ -5,28 +5,23 @@ A checkpoint: the ids it picks decide which final models exist.
 
 
 checkpoint recommend:
-    """Best ``top_k`` layouts within ``budget`` backbone models of FLOPs."""
+    """Best ``top_k`` layouts within ``budget`` backbone models of FLOPs: a lookup in the stored table."""
     input:
-        table=TWO_TASK_TABLE,
-        profile=BLOCKS_JSON,
-        performance=PERFORMANCE_TABLE,
+        TREE.performance_lookup,
     output:
         table=report(
-            f"{RESULTS}/recommend/budget{{budget}}.csv",
+            TREE.recommendation("{budget}"),
             caption="../report/recommend.rst",
             category="Recommendations",
             subcategory="Budget {budget}",
         ),
     params:
-        tasks=TASK_LIST,
-        blocks=NUM_BLOCKS,
         top_k=config["recommend"]["top_k"],
     log:
-        f"{RESULTS}/logs/recommend/budget{{budget}}.log",
+        TREE.log("recommend/budget{budget}"),
     conda:
         ENV
     shell:
-        "treemtl recommend --table {input.table} --blocks {params.blocks}"
-        " --task-names {params.tasks} --profile {input.profile}"
-        " --budget {wildcards.budget} --top-k {params.top_k}"
-        " --format csv > {output.table} 2> {log}"
+        "treemtl recommend --performance-table {input:q}"
+        " --budget {wildcards.budget:q} --top-k {params.top_k:q}"
+        " --format csv > {output.table:q} 2> {log:q}"

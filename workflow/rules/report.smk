@@ -1,43 +1,40 @@
 """Paper-style tables and figures of the recommendations and their trained results."""
 
-REPORT_DIR = f"{RESULTS}/report"
-
-
 rule report:
     """Per-budget tables with Δt vs the singles, layout trees, score vs FLOPs."""
     input:
-        config=ancient(CONFIG_FILE),
-        performance=PERFORMANCE_TABLE,
-        weights=WEIGHTS,
+        performance=TREE.performance_table,
         recommendations=recommendation_tables(),
         singles=single_metrics(),
-        finals=rules.trained_finals.output,
+        finals=final_metrics,
     output:
         markdown=report(
-            f"{REPORT_DIR}/recommendations.md",
+            TREE.report_file("recommendations.md"),
             caption="../report/recommendations.rst",
             category="Report",
         ),
-        csv=f"{REPORT_DIR}/recommendations.csv",
-        latex=f"{REPORT_DIR}/recommendations.tex",
-        summary=f"{REPORT_DIR}/summary.md",
+        csv=TREE.report_file("recommendations.csv"),
+        latex=TREE.report_file("recommendations.tex"),
+        summary=TREE.report_file("summary.md"),
         trees=report(
-            f"{REPORT_DIR}/layouts.png",
+            TREE.report_file("layouts.png"),
             caption="../report/layouts.rst",
             category="Report",
         ),
         pareto=report(
-            f"{REPORT_DIR}/score_vs_flops.png",
+            TREE.report_file("score_vs_flops.png"),
             caption="../report/score_vs_flops.rst",
             category="Report",
         ),
     params:
-        results=lambda wildcards, input: os.path.dirname(input.performance),
+        config=CONFIG_FILE,
+        budgets=config["recommend"]["budgets"],
+        results=TREE.root,
         out=lambda wildcards, output: os.path.dirname(output.markdown),
     log:
-        f"{RESULTS}/logs/report.log",
+        TREE.log("report"),
     conda:
         ENV
     shell:
-        "treemtl report --config {input.config} --results {params.results}"
-        " --out {params.out} > {log} 2>&1"
+        "treemtl report --config {params.config:q} --results {params.results:q}"
+        " --out {params.out:q} > {log:q} 2>&1"

@@ -12,13 +12,12 @@ command unchanged otherwise.
 rule train_single:
     """Single-task model of one task: the reference of every relative performance."""
     input:
-        config=ancient(CONFIG_FILE),
         data=DATA_READY,
-        blocks=BLOCKS_JSON,
     output:
-        metrics=f"{RESULTS}/single/{{task}}/metrics.json",
-        model=f"{RESULTS}/single/{{task}}/model.pt",
+        metrics=TREE.single_metrics("{task}"),
+        model=TREE.single_model("{task}"),
     params:
+        config=CONFIG_FILE,
         recipe=RECIPE,
         layout=single_layout(),
         seed=config["seed"],
@@ -27,72 +26,69 @@ rule train_single:
     resources:
         gpu=0,
     log:
-        f"{RESULTS}/logs/single/{{task}}.log",
+        TREE.log("single/{task}"),
     benchmark:
-        f"{RESULTS}/benchmarks/single/{{task}}.tsv"
+        TREE.benchmark("single/{task}")
     conda:
         ENV
     shell:
         "treemtl gpu-slot --gpus {resources.gpu} --"
-        " treemtl train --config {input.config} --tasks {wildcards.task}"
-        " --layout {params.layout:q} --seed {params.seed} --threads {threads}"
-        " --out {params.out} > {log} 2>&1"
+        " treemtl train --config {params.config:q} --tasks {wildcards.task:q}"
+        " --layout {params.layout:q} --seed {params.seed:q} --threads {threads}"
+        " --out {params.out:q} > {log:q} 2>&1"
 
 
 rule train_pair:
     """Two-task model of a task pair sharing the blocks before branch point k (1..B)."""
     input:
-        config=ancient(CONFIG_FILE),
         data=DATA_READY,
-        blocks=BLOCKS_JSON,
         reference=pair_references,
     output:
-        metrics=f"{RESULTS}/pairs/{{pair}}/branch{{branch}}/metrics.json",
-        model=f"{RESULTS}/pairs/{{pair}}/branch{{branch}}/model.pt",
+        metrics=TREE.pair_metrics("{pair}", "{branch}"),
+        model=TREE.pair_model("{pair}", "{branch}"),
     params:
+        config=CONFIG_FILE,
         recipe=RECIPE,
         tasks=lambda wildcards: pair_tasks(wildcards.pair),
         layout=two_task_layout,
         seed=config["seed"],
-        reference=lambda wildcards, input: " ".join(
-            f"--reference {path}" for path in input.reference
-        ),
+        reference=reference_flags,
         out=lambda wildcards, output: os.path.dirname(output.metrics),
     threads: 1
     resources:
         gpu=0,
     log:
-        f"{RESULTS}/logs/pairs/{{pair}}/branch{{branch}}.log",
+        TREE.log("pairs/{pair}/branch{branch}"),
     benchmark:
-        f"{RESULTS}/benchmarks/pairs/{{pair}}/branch{{branch}}.tsv"
+        TREE.benchmark("pairs/{pair}/branch{branch}")
     conda:
         ENV
     shell:
         "treemtl gpu-slot --gpus {resources.gpu} --"
-        " treemtl train --config {input.config} --tasks {params.tasks}"
-        " --layout {params.layout:q} --seed {params.seed} --threads {threads}"
-        " {params.reference} --out {params.out} > {log} 2>&1"
+        " treemtl train --config {params.config:q} --tasks {params.tasks:q}"
+        " --layout {params.layout:q} --seed {params.seed:q} --threads {threads}"
+        " {params.reference:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 use rule train_single as train_single_repeat with:
     output:
-        metrics=f"{RESULTS}/single/{{task}}/seed{{repeat_seed}}/metrics.json",
-        model=f"{RESULTS}/single/{{task}}/seed{{repeat_seed}}/model.pt",
+        metrics=TREE.single_metrics("{task}", "{repeat_seed}"),
+        model=TREE.single_model("{task}", "{repeat_seed}"),
     params:
         seed=lambda wildcards: int(wildcards.repeat_seed),
     log:
-        f"{RESULTS}/logs/single/{{task}}/seed{{repeat_seed}}.log",
+        TREE.log("single/{task}/seed{repeat_seed}"),
     benchmark:
-        f"{RESULTS}/benchmarks/single/{{task}}/seed{{repeat_seed}}.tsv"
+        TREE.benchmark("single/{task}/seed{repeat_seed}")
 
 
 use rule train_pair as train_pair_repeat with:
     output:
-        metrics=f"{RESULTS}/pairs/{{pair}}/branch{{branch}}/seed{{repeat_seed}}/metrics.json",
-        model=f"{RESULTS}/pairs/{{pair}}/branch{{branch}}/seed{{repeat_seed}}/model.pt",
+        metrics=TREE.pair_metrics("{pair}", "{branch}", "{repeat_seed}"),
+        model=TREE.pair_model("{pair}", "{branch}", "{repeat_seed}"),
     params:
         seed=lambda wildcards: int(wildcards.repeat_seed),
     log:
-        f"{RESULTS}/logs/pairs/{{pair}}/branch{{branch}}/seed{{repeat_seed}}.log",
+        TREE.log("pairs/{pair}/branch{branch}/seed{repeat_seed}"),
     benchmark:
-        f"{RESULTS}/benchmarks/pairs/{{pair}}/branch{{branch}}/seed{{repeat_seed}}.tsv"
+        TREE.benchmark("pairs/{pair}/branch{branch}/seed{repeat_seed}")

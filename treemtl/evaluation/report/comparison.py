@@ -10,8 +10,9 @@
 Every table carries the reference rows: the single-task models (absolute metrics, Δ = 0 by
 definition), the all-shared layout and the independent layout.  A layout's trained metrics come
 from the oracle (mean over seeds) when it was an oracle layout, else from the recommender's final
-model, else from a model trained for the comparison; untrained rows show "-".  FLOPs/params are
-printed like the paper: change in % against T independent backbones (all-shared, 3 tasks = -66.67).
+model (the ``oracle`` target trains one for every row that has neither); untrained rows show "-".
+FLOPs/params are printed like the paper: change in % against T independent backbones (all-shared,
+3 tasks = -66.67).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pandas as pd
 from treemtl.atomic import save_figure_atomic
 from treemtl.training.config import ExperimentConfig
 from treemtl.errors import TreeMTLError
+from treemtl.results_tree import ResultsTree
 
 SHORT_NAMES: dict[str, str] = {
     "segment_semantic": "seg",
@@ -36,11 +38,6 @@ SHORT_NAMES: dict[str, str] = {
     "edge_texture": "edge",
 }
 METHOD_LABELS: dict[str, str] = {"ours": "Ours", "what_to_share": "What-to-Share", "task_grouping": "Task-Grouping"}
-WHAT_TO_SHARE_CSV = Path("baselines") / "what_to_share.csv"
-WHAT_TO_SHARE_JSON = Path("baselines") / "what_to_share.json"
-TASK_GROUPING_CSV = Path("baselines") / "task_grouping.csv"
-TASK_GROUPING_JSON = Path("baselines") / "task_grouping.json"
-CORRELATION_JSON = Path("oracle") / "correlation.json"
 
 
 # --------------------------------------------------------------------------- rows
@@ -61,8 +58,10 @@ def model_row(
     reference: Mapping[str, Mapping[str, float]],
     trained: tuple[Mapping[str, Mapping[str, float]], str] | None,
     extra: Mapping[str, Any] | None = None,
+    config: ExperimentConfig | None = None,
 ) -> dict[str, Any]:
-    """One table row: cost of the layout, its trained metrics, Δ per task and Δt (None = unknown)."""
+    """One table row: cost of the layout, its trained metrics, Δ per task (tasks of ``config``, or
+    built-in) and Δt (None = unknown)."""
     from treemtl.core.relative_performance import relative_performance
     from treemtl.training.tasks import get_task
 
@@ -84,7 +83,7 @@ def model_row(
         delta = (
             None
             if metrics is None
-            else relative_performance(task, metrics[task], reference[task], get_task(task).directions, trained[1]).percent
+            else relative_performance(task, metrics[task], reference[task], get_task(task, config).directions, trained[1]).percent
         )
         row[f"Δ{short(task)}"] = delta
         deltas.append(delta)
@@ -117,10 +116,11 @@ class Context:
 
         self.config = config
         self.results = Path(results)
+        self.tree = ResultsTree(self.results)
         self.tasks = tuple(config.tasks)
-        self.table = load_performance_table(self.results / "performance_table.csv")
+        self.table = load_performance_table(self.tree.performance_table)
         if list(self.table["id"]) != list(range(len(self.table))):
-            raise TreeMTLError(f"{self.results / 'performance_table.csv'}: expected one row per layout id in id order")
+            raise TreeMTLError(f"{self.tree.performance_table}: expected one row per layout id in id order")
         self.reference = single_reference(self.results, self.tasks)
         self.references = references(len(self.tasks), config.backbone.blocks)
 
@@ -131,7 +131,7 @@ class Context:
 
     def row(self, label: str, layout_id: int | None, **extra: Any) -> dict[str, Any]:
         trained = None if layout_id is None else self.trained(layout_id)
-        return model_row(label, layout_id, self.table, self.tasks, self.reference, trained, extra)
+        return model_row(label, layout_id, self.table, self.tasks, self.reference, trained, extra, self.config)
 
     def reference_rows(self, **extra: Any) -> list[dict[str, Any]]:
         rows = [single_row(self.tasks, self.reference, list(extra))]
@@ -146,8 +146,7 @@ class Context:
         chosen = top_k(self.table, n, None if budget is None else parse_budget(f"{budget}models"))
         return [int(i) for i in chosen["id"]]
 
-    def read_json(self, relative: Path) -> dict[str, Any] | None:
-        path = self.results / relative
+    def read_json(self, path: Path) -> dict[str, Any] | None:
         if not path.is_file():
             return None
         try:
@@ -215,8 +214,8 @@ def table3_per_task(correlation: Mapping[str, Any]) -> pd.DataFrame:
 def baseline_picks(ctx: Context) -> list[tuple[str, float, int | None, str]]:
     """(method, budget, layout id, note) for ours and each baseline whose output exists."""
     picks: list[tuple[str, float, int | None, str]] = []
-    wts = ctx.read_json(WHAT_TO_SHARE_JSON)
-    tg = ctx.read_json(TASK_GROUPING_JSON)
+    wts = ctx.read_json(ctx.tree.what_to_share_json)
+    tg = ctx.read_json(ctx.tree.task_grouping_json)
     wts_by_budget = {float(c["budget"]): c for c in (wts or {}).get("choices", [])}
     tg_by_budget = {float(c["budget"]): c for c in (tg or {}).get("choices", [])}
     for budget in ctx.config.recommend.budgets:
@@ -331,8 +330,8 @@ def method_scatter(ctx: Context, correlation: Mapping[str, Any], out: Path) -> l
     points = {int(p["id"]): p for p in correlation.get("points", [])}
     sources = {
         "ours": {i: float(s) for i, s in zip(ctx.table["id"], ctx.table["score"])},
-        "what_to_share": _read_scores(ctx.results / WHAT_TO_SHARE_CSV),
-        "task_grouping": _read_scores(ctx.results / TASK_GROUPING_CSV),
+        "what_to_share": _read_scores(ctx.tree.what_to_share_csv),
+        "task_grouping": _read_scores(ctx.tree.task_grouping_csv),
     }
     paths = []
     for name, scores in sources.items():
@@ -398,7 +397,7 @@ def write_comparison(config: ExperimentConfig, results: str | Path, out: str | P
     paths: list[Path] = []
     paths += write_frame(sections[0][1], out / "table1_top", sections[0][0])
     paths += write_frame(sections[1][1], out / "table2_budgets", sections[1][0])
-    correlation = ctx.read_json(CORRELATION_JSON)
+    correlation = ctx.read_json(ctx.tree.oracle_correlation)
     if correlation is not None:
         corr, regrets = table3(correlation)
         title = f"Table 3: correlation with the oracle ranking ({correlation.get('trained', 0)} trained layouts)"

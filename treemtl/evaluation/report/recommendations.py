@@ -19,15 +19,11 @@ from treemtl.atomic import write_text_atomic
 from treemtl.training.config import ExperimentConfig, load_config
 from treemtl.errors import TreeMTLError
 from treemtl.core.layout import Layout
+from treemtl.results_tree import ResultsTree, budget_label
 from treemtl.training.metrics_file import Metrics, read_metrics
 from treemtl.evaluation.report.tables import to_markdown, write_csv, write_latex
 
 ALL_SHARED_ID = 0
-
-
-def budget_label(budget: float) -> str:
-    """``1.5`` -> ``1.5``: the spelling used in file names (``recommend/budget1.5.csv``)."""
-    return f"{float(budget):g}"
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -63,21 +59,20 @@ class RunResults:
 
 def load_results(config: ExperimentConfig, results: str | Path) -> RunResults:
     """Read the performance table, each budget's picks and the metrics of the trained models."""
-    root = Path(results)
-    performance = _read_csv(root / "performance_table.csv")
+    tree = ResultsTree(Path(results))
+    performance = _read_csv(tree.performance_table)
     for column in ("id", "layout", "score", "flops_pct", "params_pct"):
         if column not in performance.columns:
-            raise TreeMTLError(f"{root / 'performance_table.csv'}: missing column {column!r}")
+            raise TreeMTLError(f"{tree.performance_table}: missing column {column!r}")
     recommendations = {
-        label: _read_csv(root / "recommend" / f"budget{label}.csv")
-        for label in (budget_label(b) for b in config.recommend.budgets)
+        budget_label(float(b)): _read_csv(tree.recommendation(float(b))) for b in config.recommend.budgets
     }
     singles: Metrics = {
-        task: read_metrics(root / "single" / task / "metrics.json", [task])[task] for task in config.tasks
+        task: read_metrics(tree.single_metrics(task), [task])[task] for task in config.tasks
     }
     run = RunResults(config, performance, recommendations, singles)
     for layout_id in run.layout_ids():
-        run.finals[layout_id] = read_metrics(root / "final" / str(layout_id) / "metrics.json", config.tasks)
+        run.finals[layout_id] = read_metrics(tree.final_metrics(layout_id), config.tasks)
     return run
 
 
@@ -86,18 +81,18 @@ def metric_columns(tasks: Sequence[str], metrics: Metrics) -> list[tuple[str, st
     return [(task, name) for task in tasks for name in metrics[task]]
 
 
-def _deltas(tasks: Sequence[str], metrics: Metrics, singles: Metrics) -> dict[str, float]:
+def _deltas(tasks: Sequence[str], metrics: Metrics, singles: Metrics, config: ExperimentConfig) -> dict[str, float]:
     from treemtl.core.relative_performance import overall_relative_performance
     from treemtl.training.tasks import task_directions
 
-    mean, per_task = overall_relative_performance(tasks, metrics, singles, task_directions(tasks))
+    mean, per_task = overall_relative_performance(tasks, metrics, singles, task_directions(tasks, config))
     return {**{task: delta.percent for task, delta in per_task.items()}, "mean": mean}
 
 
 def _row(
     run: RunResults, budget: str, rank: str, model: str, entry: Mapping[str, Any], metrics: Metrics
 ) -> dict[str, Any]:
-    deltas = _deltas(run.tasks, metrics, run.singles)
+    deltas = _deltas(run.tasks, metrics, run.singles, run.config)
     row: dict[str, Any] = {
         "budget": budget,
         "rank": rank,
@@ -145,7 +140,7 @@ def _display(frame: pd.DataFrame, run: RunResults) -> pd.DataFrame:
 
     names = {"flops_pct": "FLOPs % ↓", "params_pct": "Params % ↓", "est_score": "est. score", "delta_t": "Δt ↑"}
     for task in run.tasks:
-        spec = get_task(task)
+        spec = get_task(task, run.config)
         for metric in spec.metrics:
             names[f"{task}.{metric.name}"] = f"{task} {metric.name} {'↑' if metric.higher_is_better else '↓'}"
         names[f"delta_{task}"] = f"Δ {task} ↑"
@@ -158,6 +153,22 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     return picks[["budget", "rank", "model", "layout", "flops_pct", "params_pct", "est_score", "delta_t"]].rename(
         columns={"flops_pct": "FLOPs %", "params_pct": "Params %", "est_score": "est. score", "delta_t": "Δt (measured)"}
     )
+
+
+def summary_markdown(run: RunResults, table: pd.DataFrame) -> str:
+    """The summary as Markdown; a budget no layout fits gets a line with the cheapest layout's cost."""
+    from treemtl.core.cost import LayoutCosts, parse_budget
+
+    summary = summary_table(table)
+    parts = [to_markdown(summary, {"FLOPs %": "{:.1f}", "Params %": "{:.1f}", "est. score": "{:.2f}",
+                                   "Δt (measured)": "{:+.2f}"})] if len(summary) else []
+    # Costs in % of T independent backbones, where one backbone is 100/T: budgets in models apply as is.
+    one_backbone = 100.0 / len(run.tasks)
+    relative = LayoutCosts(run.performance["flops_pct"].to_numpy(), run.performance["params_pct"].to_numpy(),
+                           one_backbone, one_backbone, len(run.tasks))
+    parts.extend(f"{parse_budget(label).nothing_fits(relative)}\n"
+                 for label, picks in run.recommendations.items() if len(picks) == 0)
+    return "\n".join(parts)
 
 
 @dataclass(frozen=True)
@@ -199,11 +210,7 @@ def write_report(config_path: str | Path, results: str | Path, out: str | Path) 
         sections.append(f"## Budget: {label} backbone model(s) of FLOPs\n\n{to_markdown(part, shown_formats)}")
     sections.append("![layouts](layouts.png)\n\n![score vs FLOPs](score_vs_flops.png)\n")
     markdown_path = write_text_atomic(out / "recommendations.md", "\n".join(sections))
-    summary = summary_table(table)
-    summary_path = write_text_atomic(
-        out / "summary.md",
-        to_markdown(summary, {"FLOPs %": "{:.1f}", "Params %": "{:.1f}", "est. score": "{:.2f}", "Δt (measured)": "{:+.2f}"}),
-    )
+    summary_path = write_text_atomic(out / "summary.md", summary_markdown(run, table))
 
     by_id = run.performance.set_index("id", drop=False)
     drawn = [

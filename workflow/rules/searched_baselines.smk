@@ -1,0 +1,156 @@
+"""Searched baselines (target ``searched_baselines``): Learning to Branch and AutoMTL.
+
+Each searches on the experiment's data with its seed, then retrains what it found from scratch
+with the recipe of every final model (``RECIPE`` is a param: changing it reruns both). The
+table sets them beside the recommended trees with the seconds each spent (benchmark files).
+Like every training rule, searches and retrainings ask for ``resources.gpu`` (0 here, raised by
+a profile) and run under ``treemtl gpu-slot``.
+"""
+
+
+rule learn_to_branch_search:
+    """Tree supernet over the coarse blocks; the most likely parents give a layout."""
+    input:
+        data=DATA_READY,
+        blocks=TREE.blocks_json,
+    output:
+        TREE.learn_to_branch_search,
+    params:
+        config=CONFIG_FILE,
+        recipe=RECIPE,
+        settings=config["baselines"]["learn_to_branch"],
+    threads: 1
+    resources:
+        gpu=0,
+    log:
+        TREE.log("baselines/learn_to_branch/search"),
+    benchmark:
+        TREE.benchmark("baselines/learn_to_branch/search")
+    conda:
+        ENV
+    shell:
+        "treemtl gpu-slot --gpus {resources.gpu} --"
+        " treemtl baselines learn-to-branch --config {params.config:q} --profile {input.blocks:q}"
+        " --threads {threads} --out {output:q} > {log:q} 2>&1"
+
+
+rule learn_to_branch_retrain:
+    """The searched tree trained from scratch with the recipe of the final models."""
+    input:
+        data=DATA_READY,
+        search=TREE.learn_to_branch_search,
+        reference=single_metrics(),
+    output:
+        metrics=TREE.learn_to_branch_metrics,
+        model=TREE.learn_to_branch_model,
+    params:
+        config=CONFIG_FILE,
+        recipe=RECIPE,
+        reference=reference_flags,
+        out=lambda wildcards, output: os.path.dirname(output.metrics),
+    threads: 1
+    resources:
+        gpu=0,
+    log:
+        TREE.log("baselines/learn_to_branch/retrain"),
+    benchmark:
+        TREE.benchmark("baselines/learn_to_branch/retrain")
+    conda:
+        ENV
+    shell:
+        "treemtl gpu-slot --gpus {resources.gpu} --"
+        " treemtl baselines learn-to-branch-retrain --config {params.config:q} --search {input.search:q}"
+        " --threads {threads} {params.reference:q} --out {params.out:q} > {log:q} 2>&1"
+
+
+rule automtl_search:
+    """AutoMTL pre-train and policy-train on the compiled supermodel; a sampled policy."""
+    input:
+        data=DATA_READY,
+    output:
+        TREE.automtl_policy,
+    params:
+        config=CONFIG_FILE,
+        recipe=RECIPE,
+        settings=config["baselines"]["automtl"],
+    threads: 1
+    resources:
+        gpu=0,
+    log:
+        TREE.log("baselines/automtl/search"),
+    benchmark:
+        TREE.benchmark("baselines/automtl/search")
+    conda:
+        ENV
+    shell:
+        "treemtl gpu-slot --gpus {resources.gpu} --"
+        " treemtl baselines automtl --config {params.config:q} --threads {threads}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+rule automtl_retrain:
+    """AutoMTL post-train: the derived model from scratch with the recipe; its fvcore cost."""
+    input:
+        data=DATA_READY,
+        policy=TREE.automtl_policy,
+        reference=single_metrics(),
+    output:
+        metrics=TREE.automtl_metrics,
+        model=TREE.automtl_model,
+        cost=TREE.automtl_cost,
+    params:
+        config=CONFIG_FILE,
+        recipe=RECIPE,
+        reference=reference_flags,
+        out=lambda wildcards, output: os.path.dirname(output.metrics),
+    threads: 1
+    resources:
+        gpu=0,
+    log:
+        TREE.log("baselines/automtl/retrain"),
+    benchmark:
+        TREE.benchmark("baselines/automtl/retrain")
+    conda:
+        ENV
+    shell:
+        "treemtl gpu-slot --gpus {resources.gpu} --"
+        " treemtl baselines automtl-retrain --config {params.config:q} --policy {input.policy:q}"
+        " --threads {threads} {params.reference:q} --out {params.out:q} > {log:q} 2>&1"
+
+
+rule searched_baselines_table:
+    """Both searched baselines beside the recommended trees: Δ, cost and compute seconds."""
+    input:
+        performance=TREE.performance_table,
+        singles=single_metrics(),
+        finals=final_metrics,
+        ltb_search=TREE.learn_to_branch_search,
+        ltb=TREE.learn_to_branch_metrics,
+        automtl=TREE.automtl_metrics,
+        automtl_cost=TREE.automtl_cost,
+    output:
+        markdown=TREE.searched_table("md"),
+        csv=TREE.searched_table("csv"),
+        latex=TREE.searched_table("tex"),
+    params:
+        config=CONFIG_FILE,
+        results=TREE.root,
+        stem=lambda wildcards, output: os.path.splitext(output.markdown)[0],
+    log:
+        TREE.log("baselines/searched_table"),
+    conda:
+        ENV
+    shell:
+        "treemtl baselines searched-table --config {params.config:q} --results {params.results:q}"
+        " --out {params.stem:q} > {log:q} 2>&1"
+
+
+rule searched_baselines:
+    """Target: Learning to Branch and AutoMTL searched, retrained and tabulated."""
+    input:
+        rules.searched_baselines_table.output,
+
+
+localrules:
+    searched_baselines_table,
+    searched_baselines,
