@@ -418,14 +418,70 @@ def layout_from_id(layout_id: int, num_tasks: int, num_blocks: int) -> Layout:
 
 
 def layout_id(layout: Layout) -> int:
-    """The paper's id of ``layout`` (inverse of :func:`layout_from_id`)."""
-    index = _id_index(layout.num_tasks, layout.num_blocks)
-    return index[layout]
+    """The paper's id of ``layout`` (inverse of :func:`layout_from_id`), counted without enumerating.
+
+    Walks the authors' depth-first search (:func:`layout_space`) from the all-shared layout towards
+    ``layout`` and adds the number of layouts the search numbers before each step.  A node's
+    descendants are the chains that keep its blocks before its lowest block and refine its
+    partition from there on; the search reaches ``layout`` through the first child (cut block,
+    group in stored order, split) whose descendants hold it.  Of an earlier sibling's descendants,
+    those already numbered are exactly the ones that split, at the sibling's cut block, a group that
+    an earlier step left whole there: the groups before the cut group in stored order and, for the
+    cut group, the part holding its first task (any earlier split of it would have been taken
+    instead).  So every count is a product over groups of chain counts, and the id costs
+    O(T * 2^T) instead of an enumeration of every layout.
+    """
+    num_tasks, num_blocks = layout.num_tasks, layout.num_blocks
+    target = [frozenset(sum(1 << t for t in group) for group in block) for block in layout.blocks]
+    chains = _chain_counts(num_tasks, num_blocks)
+    stored: list[int] = [(1 << num_tasks) - 1]
+    frozen: frozenset[int] = frozenset()
+    lowest, index = 0, 0
+    while True:
+        cut = next((b for b in range(lowest, num_blocks) if target[b] != frozenset(stored)), None)
+        if cut is None:
+            return index
+        if cut > lowest:  # every child cutting blocks lowest..cut-1 comes first, with its subtree
+            index += (_refinements(chains, stored, frozen, num_blocks - lowest)
+                      - _refinements(chains, stored, frozenset(), num_blocks - cut))
+            frozen = frozenset()
+        index, stored, frozen = _cut_step(chains, target[cut], stored, frozen, num_blocks - cut, index)
+        lowest = cut
+
+
+def _refinements(chains: tuple[tuple[int, ...], ...], groups: Iterable[int], frozen: frozenset[int],
+                 length: int) -> int:
+    """Chains of ``length`` blocks refining ``groups`` whose first block splits no frozen group."""
+    total = 1
+    for group in groups:
+        total *= chains[length - 1 if group in frozen else length][group.bit_count()]
+    return total
+
+
+def _cut_step(chains: tuple[tuple[int, ...], ...], goal: frozenset[int], stored: list[int],
+              frozen: frozenset[int], length: int, index: int) -> tuple[int, list[int], frozenset[int]]:
+    """At the cut block: add the new layouts of the siblings before the first split ``goal`` refines."""
+    for position, group in enumerate(stored):
+        if group & (group - 1) == 0:
+            continue
+        inside = [part for part in goal if part & group]
+        before = frozen.union(stored[:position])
+        others = stored[:position] + stored[position + 1:]
+        for one, two in _splits(group):
+            if all(part & one == 0 or part & two == 0 for part in inside):
+                return index + 1, others + [one, two], before | {two}
+            if group not in frozen:
+                index += _refinements(chains, others + [one, two], before | {two}, length)
+    raise AssertionError("the layout's block refines the current partition, so one split matches")
 
 
 @lru_cache(maxsize=16)
-def _id_index(num_tasks: int, num_blocks: int) -> dict[Layout, int]:
-    return {layout: i for i, layout in enumerate(_layouts(num_tasks, num_blocks))}
+def _chain_counts(num_tasks: int, num_blocks: int) -> tuple[tuple[int, ...], ...]:
+    """``[n][m]``: refining chains of n partitions of an m-set, n = 0..B, m = 0..T (1 when n or m is 0)."""
+    return tuple(
+        tuple(1 if n == 0 or m == 0 else count_chains(m, n) for m in range(num_tasks + 1))
+        for n in range(num_blocks + 1)
+    )
 
 
 def count_chains(num_tasks: int, num_blocks: int) -> int:
