@@ -94,10 +94,16 @@ def _schema_keys(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dataclass_keys(cls: type) -> dict[str, Any]:
+    """Config keys of a dataclass; a field derived from another key (``task_entries`` from ``tasks``)
+    is not a key, but the key it is derived from must be one."""
     hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)
+    names = {f.name for f in fields}
+    assert all(f.metadata["derived_from"] in names for f in fields if "derived_from" in f.metadata)
     return {
         f.name: _dataclass_keys(hints[f.name]) if dataclasses.is_dataclass(hints[f.name]) else None
-        for f in dataclasses.fields(cls)
+        for f in fields
+        if "derived_from" not in f.metadata
     }
 
 
@@ -219,7 +225,7 @@ def test_yaml_quirks_are_accepted(tmp_path: Path) -> None:
         ({"oracle": {"sample": -3}}, "oracle.sample: expected an integer >= 1 or null, got -3"),
         ({"oracle": {"seeds": [0, 0]}}, "oracle.seeds: expected distinct entries, got [0, 0]"),
         ({"data": {"dataset": "imagenet"}},
-         "data.dataset: unknown dataset 'imagenet' (known datasets: synthetic, nyuv2, nyuv2_mtan, taskonomy)"),
+         "data.dataset: unknown dataset 'imagenet' (known datasets: synthetic, nyuv2, nyuv2_mtan, taskonomy, folder; "),
         ({"data": {"root": 3}}, "data.root: expected a string or null, got 3"),
         ({"data": {"synthetic": {"size": 4}}}, "data.synthetic.size: expected an integer >= 8, got 4"),
         ({"data": {"synthetic": {"n_train": 0}}}, "data.synthetic.n_train: expected an integer >= 1, got 0"),

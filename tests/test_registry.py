@@ -25,7 +25,7 @@ def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_builtin_lookups() -> None:
     assert registry.task_names() == BUILTIN_TASKS
-    assert registry.dataset_names() == ("synthetic", "nyuv2", "nyuv2_mtan", "taskonomy")
+    assert registry.dataset_names() == ("synthetic", "nyuv2", "nyuv2_mtan", "taskonomy", "folder")
     assert registry.task("normal") == TaskEntry("normal", "normals")
     assert registry.dataset("nyuv2").tasks == ("segment_semantic", "depth_zbuffer", "normal")
     assert registry.dataset("taskonomy").tasks == BUILTIN_TASKS
@@ -84,7 +84,10 @@ def test_a_task_of_an_unknown_type_fails_when_its_spec_is_needed(scratch_registr
 
 def test_schema_leaves_task_and_dataset_names_to_the_registry() -> None:
     properties = config_schema()["properties"]
-    assert set(properties["tasks"]["items"]) == {"type", "pattern"}
+    # an entry is a name or a declaring mapping; neither lists task names or task types
+    name, declared = properties["tasks"]["items"]["anyOf"]
+    assert set(name) == {"type", "pattern"}
+    assert "enum" not in declared["properties"]["name"] and "enum" not in declared["properties"]["type"]
     assert "enum" not in properties["data"]["properties"]["dataset"]
     assert "propertyNames" not in properties["train"]["properties"]["loss_weights"]
 

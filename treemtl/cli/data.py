@@ -1,4 +1,5 @@
-"""``treemtl data``: generate the synthetic benchmark and draw contact sheets of it."""
+"""``treemtl data``: generate the synthetic benchmark, draw contact sheets of it, and check a
+configured dataset (every file of a folder dataset) before any training."""
 
 from __future__ import annotations
 
@@ -32,11 +33,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sheet.set_defaults(func=run)
 
     check = commands.add_parser(
-        "check", help="check that the configured dataset opens for the given tasks and record what was found"
+        "check", help="check that the configured dataset opens for the given tasks and record what was found",
+        description="A folder dataset is read completely (every image and label; the first "
+        "20 problems are listed, all are counted); any dataset's splits are opened and their first item "
+        "checked against the tasks' target formats.",
     )
     check.add_argument("--config", required=True, help="experiment config (YAML)")
     check.add_argument("--tasks", default=None, help="comma-separated tasks (default: the config's)")
-    check.add_argument("--out", required=True, help="JSON file to write: dataset, root, sizes, classes")
+    check.add_argument("--out", default=None, help="JSON file to write: dataset, root, sizes, classes")
     check.set_defaults(func=run)
 
 
@@ -68,25 +72,47 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    """Open both splits and read their first item, so a wrong path or format fails before training."""
+    """Check the dataset before any training: a folder dataset file by file, then every dataset by
+    opening both splits and checking their first item against the tasks' target formats."""
     from treemtl.atomic import write_json_atomic
     from treemtl.training.config import load_config
     from treemtl.training.data import SPLITS, build_dataset
-    from treemtl.training.tasks import parse_tasks
+    from treemtl.training.data.common import check_item
+    from treemtl.training.tasks import get_task, out_channels, parse_tasks
 
     config = load_config(args.config)
-    tasks = list(config.tasks) if args.tasks is None else list(parse_tasks(args.tasks))
+    tasks = list(config.tasks) if args.tasks is None else list(parse_tasks(args.tasks, config))
+    specs = {task: get_task(task, config) for task in tasks}  # a failing task plugin stops here
     found: dict[str, object] = {"dataset": config.data.dataset, "root": config.data.root, "tasks": tasks}
+    if config.data.dataset == "folder":
+        found["files"] = _check_folder(config, tasks)
     for split in SPLITS:
         dataset = build_dataset(config, split, tasks)
         if len(dataset) == 0:  # type: ignore[arg-type]
             raise TreeMTLError(f"data.root: the {split} split of {config.data.root} holds no samples")
+        num_classes = int(getattr(dataset, "num_classes", 0))
+        shapes = {task: (spec.target, out_channels(spec, num_classes)) for task, spec in specs.items()}
         first = dataset[0]
-        missing = [task for task in tasks if task not in first]
-        if missing:
-            raise TreeMTLError(f"data.root: the {split} split of {config.data.root} has no targets for {', '.join(missing)}")
+        check_item(first, shapes, f"data.dataset {config.data.dataset} ({split} split): item 0")
         found[split] = {"size": len(dataset), "image_shape": list(first["image"].shape)}  # type: ignore[arg-type]
-        found["num_classes"] = int(dataset.num_classes)  # type: ignore[attr-defined]
-    write_json_atomic(args.out, found)
-    print(f"{config.data.dataset} at {config.data.root}: train {found['train']}, val {found['val']}", file=sys.stderr)
+        found["num_classes"] = num_classes
+    if args.out is not None:
+        write_json_atomic(args.out, found)
+    print(f"{config.data.dataset} at {config.data.root}: train {found['train']}, val {found['val']}; "
+          f"tasks {', '.join(tasks)}: ok", file=sys.stderr)
     return 0
+
+
+def _check_folder(config: object, tasks: list[str]) -> dict[str, object]:
+    """Every file of a folder dataset; the first problems are listed on stderr, all are counted."""
+    from treemtl.training.data.folder import check_folder, problems_text
+
+    report = check_folder(config, tasks)
+    root = config.data.root  # type: ignore[attr-defined]
+    if report.problems:
+        for line in problems_text(report.problems):
+            print(line, file=sys.stderr)
+        count = len(report.problems)
+        raise TreeMTLError(f"{root}: {count} problem{'s' if count > 1 else ''} in the folder dataset"
+                           f"{' (listed above)' if count > 1 else ''}; first: {report.problems[0]}")
+    return {"samples": report.samples, "image_sizes": [list(size) for size in report.image_sizes]}

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from treemtl.atomic import write_json_atomic
 from treemtl.errors import TreeMTLError
 from treemtl.training.registry import task_names
+
+if TYPE_CHECKING:
+    from treemtl.training.config import ExperimentConfig
 
 @dataclass(frozen=True)
 class _Backbone:
@@ -43,9 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _backbone(args: argparse.Namespace) -> tuple[_Backbone, str, tuple[str, ...]]:
+def _backbone(args: argparse.Namespace) -> tuple[_Backbone, str, tuple[str, ...], ExperimentConfig | None]:
     name, size, blocks, add, remove, weights = "small_cnn", (3, 64, 64), 5, (), (), None
     head, tasks = "light", task_names()
+    config = None
     if args.config:
         from treemtl.training.config import load_config
 
@@ -72,18 +77,18 @@ def _backbone(args: argparse.Namespace) -> tuple[_Backbone, str, tuple[str, ...]
         head = args.head
     if args.tasks:
         tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
-    return _Backbone(name, size, blocks, add, remove, weights), head, tasks
+    return _Backbone(name, size, blocks, add, remove, weights), head, tasks, config
 
 
 def run(args: argparse.Namespace) -> int:
     from treemtl.nets.detect import split_backbone
     from treemtl.nets.model import build_heads
     from treemtl.nets.profiling import profile_heads
-    from treemtl.training.tasks import head_channels
+    from treemtl.training.tasks import head_channels, pooled_tasks
 
-    backbone, head, tasks = _backbone(args)
+    backbone, head, tasks, config = _backbone(args)
     split = split_backbone(backbone)
-    heads = build_heads(head, split.out_channels, head_channels(tasks, args.num_classes))
+    heads = build_heads(head, split.out_channels, head_channels(tasks, args.num_classes, config), pooled_tasks(tasks, config))
     costs = profile_heads(heads, split.output_shapes[-1])
     document = split.to_json(
         head_flops={task: flops for task, (flops, _) in costs.items()},

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, data=load_config(args.config).data)
     start = time.perf_counter()
     dataset = build_dataset(config, "val", trained.tasks)
-    metrics = evaluate(trained.model, dataset, trained.tasks, trained.num_classes, device=device,
+    metrics = evaluate(trained.model, dataset, trained.tasks, trained.num_classes, device=device, config=config,
                        batch_size=config.train.batch_size, workers=config.train.workers, amp=config.train.amp)
     write_json_atomic(args.out, {
         "tasks": list(trained.tasks),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from treemtl.cli import seed
 from treemtl.training.config import load_config
 from treemtl.errors import TreeMTLError
 from treemtl.training.tasks import parse_tasks
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tasks", required=True, help="comma-separated task names; task i of the layout is the i-th")
     parser.add_argument("--layout", required=True, help="layout text (e.g. 01|01|0,1|0,1|0,1) or id:N (paper id)")
     parser.add_argument("--out", required=True, help="output folder (metrics.json, model.pt, train.log)")
-    parser.add_argument("--seed", type=int, default=None, help="seed (default: the config's seed)")
+    parser.add_argument("--seed", type=seed, default=None, help="seed, 0..2**32-1 (default: the config's seed)")
     parser.add_argument("--iters", type=int, default=None, help="iterations (default: train.iters of the config)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if visible), cpu or cuda[:N]")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from treemtl.training.trainer import train
 
     config = load_config(args.config)
-    tasks = parse_tasks(args.tasks)
+    tasks = parse_tasks(args.tasks, config)
     layout = resolve_layout(args.layout, len(tasks), config.backbone.blocks)
     if args.threads is not None and args.threads < 1:
         raise TreeMTLError(f"--threads: expected a positive integer, got {args.threads}")

@@ -11,7 +11,6 @@ A backbone may carry two hints for the coarse grouping in :mod:`treemtl.nets.det
 
 from __future__ import annotations
 
-import importlib
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ import torchvision
 from torch import nn
 
 from treemtl.errors import TreeMTLError
+from treemtl.plugin import call_plugin
 
 STAGES_ATTR = "treemtl_stages"
 UNIT_DEPTH_ATTR = "treemtl_unit_depth"
@@ -126,23 +126,9 @@ def torchvision_features(name: str) -> nn.Sequential:
 
 
 def _user_factory(spec: str) -> nn.Module:
-    module_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise TreeMTLError(f"backbone {spec!r}: cannot import module {module_name!r} ({error})") from None
-    except Exception as error:  # the module's own code failed while importing
-        raise TreeMTLError(
-            f"backbone {spec!r}: importing {module_name!r} raised {type(error).__name__}: {error}"
-        ) from error
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise TreeMTLError(f"backbone {spec!r}: {module_name!r} has no callable {attr!r}")
-    try:
-        model = factory()
-    except Exception as error:  # the user's code may raise anything; report it as a config error
-        raise TreeMTLError(f"backbone {spec!r}: {attr}() raised {type(error).__name__}: {error}") from error
+    model = call_plugin(spec, "backbone")
     if not isinstance(model, nn.Module):
+        attr = spec.partition(":")[2]
         raise TreeMTLError(f"backbone {spec!r}: {attr}() returned {type(model).__name__}, expected an nn.Module")
     return model
 

@@ -1,4 +1,5 @@
-"""Task-specific heads: the paper's ASPP head and a light head for the synthetic benchmark."""
+"""Task-specific heads: the paper's ASPP head and a light head for dense tasks, and a pooled head
+for image-level tasks (classification, image regression)."""
 
 from __future__ import annotations
 
@@ -64,10 +65,37 @@ class LightHead(nn.Module):
         return self.classifier(self.body(x))
 
 
-def build_head(kind: str, in_channels: int, out_channels: int) -> nn.Module:
-    """A head of ``kind`` (``light`` or ``aspp``) mapping backbone features to task outputs."""
+class PooledHead(nn.Module):
+    """3x3 conv-BN-ReLU, global average pooling, then a linear layer: one prediction per image.
+
+    The convolution lets the task re-weight the shared features before they are averaged away;
+    the output is [B, out_channels] (logits of a classification, or a value).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 3, padding=1, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.classifier = nn.Linear(hidden, out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.body(x))
+
+
+def build_head(kind: str, in_channels: int, out_channels: int, pooled: bool = False) -> nn.Module:
+    """A head mapping backbone features to task outputs: a :class:`PooledHead` for an image-level
+    task (``pooled``), else a dense head of ``kind`` (``light`` or ``aspp``)."""
     if in_channels < 1 or out_channels < 1:
         raise TreeMTLError(f"head: channels must be positive, got in={in_channels}, out={out_channels}")
+    if kind not in HEAD_KINDS:
+        raise TreeMTLError(f"head: unknown kind {kind!r}; expected one of {', '.join(HEAD_KINDS)}")
+    if pooled:
+        return PooledHead(in_channels, out_channels)
     if kind == "light":
         return LightHead(in_channels, out_channels)
     if kind == "aspp":

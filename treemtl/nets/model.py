@@ -9,7 +9,7 @@ independent models are all just layouts.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import torch.nn.functional as F
@@ -58,7 +58,8 @@ class TreeMTLModel(nn.Module):
         self._task_sources = [group_key(_group_of(layout.blocks[-1], t)) for t in range(layout.num_tasks)]
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Run every block copy once, route outputs to child groups; predictions at input size."""
+        """Run every block copy once, route outputs to child groups; dense predictions at input
+        size ([B,C,H,W]), pooled ones per image ([B,C])."""
         size = x.shape[-2:]
         previous: dict[str | None, Tensor] = {None: x}
         for copies, routes in zip(self.blocks, self._routes):
@@ -69,7 +70,7 @@ class TreeMTLModel(nn.Module):
         outputs: dict[str, Tensor] = {}
         for task, source in zip(self.tasks, self._task_sources):
             prediction = self.heads[task](previous[source])
-            if prediction.shape[-2:] != size:
+            if prediction.dim() == 4 and prediction.shape[-2:] != size:
                 prediction = F.interpolate(prediction, size=size, mode="bilinear", align_corners=False)
             outputs[task] = prediction
         return outputs
@@ -131,15 +132,18 @@ def _take(state: Mapping[str, Any], name: str, like: Tensor) -> Tensor:
     return value
 
 
-def build_heads(kind: str, in_channels: int, out_channels: Mapping[str, int]) -> dict[str, nn.Module]:
-    """One head per task of ``out_channels`` (task -> head output channels), in its order."""
-    return {task: build_head(kind, in_channels, channels) for task, channels in out_channels.items()}
+def build_heads(kind: str, in_channels: int, out_channels: Mapping[str, int],
+                pooled: Collection[str] = ()) -> dict[str, nn.Module]:
+    """One head per task of ``out_channels`` (task -> head output channels), in its order; the
+    tasks in ``pooled`` predict per image (pooled head), the others per pixel (``kind``)."""
+    return {task: build_head(kind, in_channels, channels, task in pooled) for task, channels in out_channels.items()}
 
 
-def build_model(config: Any, out_channels: Mapping[str, int], layout: Layout) -> TreeMTLModel:
+def build_model(config: Any, out_channels: Mapping[str, int], layout: Layout,
+                pooled: Collection[str] = ()) -> TreeMTLModel:
     """The tree model of ``layout`` on the configured backbone and head kind, with one head per
-    task of ``out_channels`` (task -> output channels, in layout task order; the training side
-    knows the channels of each task)."""
+    task of ``out_channels`` (task -> output channels, in layout task order) and pooled heads for
+    the tasks in ``pooled`` (the training side knows the channels and head of each task)."""
     from treemtl.nets.detect import split_backbone
 
     tasks = list(out_channels)
@@ -150,4 +154,4 @@ def build_model(config: Any, out_channels: Mapping[str, int], layout: Layout) ->
         raise TreeMTLError(
             f"layout {layout.format()} has {layout.num_blocks} blocks, backbone {split.name} was split into {split.num_blocks}"
         )
-    return TreeMTLModel(split.blocks, layout, build_heads(config.head, split.out_channels, out_channels))
+    return TreeMTLModel(split.blocks, layout, build_heads(config.head, split.out_channels, out_channels, pooled))

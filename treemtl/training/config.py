@@ -20,7 +20,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +28,9 @@ import jsonschema
 import yaml
 
 from treemtl.errors import TreeMTLError
+from treemtl.plugin import is_spec
 from treemtl.training import registry
+from treemtl.training.registry import PLUGIN_TYPE, TaskEntry
 
 #: JSON schema of the config (in YAML), shipped in the package so an installed copy has it.
 SCHEMA_PATH: Path = Path(__file__).with_name("config.schema.yaml")
@@ -103,11 +105,48 @@ class OracleConfig:
 
 
 @dataclass(frozen=True)
+class LearnToBranchConfig:
+    """Learning to Branch's search (treemtl.evaluation.baselines.learn_to_branch explains each key)."""
+
+    iters_fraction: float
+    children: tuple[int, ...] | None
+    tau: float
+    tau_decay: str
+    warmup_epochs: float
+    arch_lr: float
+    flops_weight: float
+    budget: float | None
+    budget_lr: float
+    record_every: int
+
+
+@dataclass(frozen=True)
+class AutoMTLConfig:
+    """AutoMTL's pre-train and policy-train (treemtl.evaluation.baselines.automtl explains each key)."""
+
+    warmup_fraction: float
+    search_fraction: float
+    policy_lr: float
+    policy_weight_decay: float
+    reg_weight: float
+    tau: float
+    tau_ratio: float
+    tau_every: int
+    policy_iters: int
+    weight_iters: int
+    reference_iters: int
+    derive: str
+    record_every: int
+
+
+@dataclass(frozen=True)
 class BaselinesConfig:
     """Settings of the baseline methods; each mapping is interpreted by its baseline."""
 
     what_to_share: dict[str, Any]
     task_grouping: dict[str, Any]
+    learn_to_branch: LearnToBranchConfig
+    automtl: AutoMTLConfig
 
 
 @dataclass(frozen=True)
@@ -126,11 +165,23 @@ class ExperimentConfig:
     recommend: RecommendConfig
     oracle: OracleConfig
     baselines: BaselinesConfig
+    #: What each of ``tasks`` is, in the same order: built-in, declared by type, or a plugin. Not a
+    #: config key of its own: it is read from the ``tasks`` entries and written back into them.
+    task_entries: tuple[TaskEntry, ...] = field(metadata={"derived_from": "tasks"})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-compatible dict (lists, dicts, str, numbers, None) that round-trips
         through :func:`config_from_dict`; safe inside ``torch.load(weights_only=True)`` files."""
-        return _plain(self)
+        values = _plain({f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "task_entries"})
+        values["tasks"] = [entry.to_config() for entry in self.task_entries]
+        return values  # type: ignore[no-any-return]
+
+    def task_entry(self, name: str) -> TaskEntry:
+        """The entry of task ``name`` of this config (a built-in name not listed is looked up too)."""
+        for entry in self.task_entries:
+            if entry.name == name:
+                return entry
+        return registry.task(name)
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
@@ -164,9 +215,56 @@ def config_from_dict(data: Mapping[str, Any], source: str = "config") -> Experim
     amp = values["train"]["amp"]
     if isinstance(amp, bool):  # YAML 1.1 reads a bare `off` as false and `on` as true
         values["train"]["amp"] = "auto" if amp else "off"
+    entries = _task_entries(values["tasks"], source)
+    values["tasks"] = [entry.name for entry in entries]
+    values["task_entries"] = [dataclasses.asdict(entry) for entry in entries]
     config = _build(ExperimentConfig, values)
     _check(config, source)
     return config
+
+
+def _task_entries(items: list[Any], source: str) -> tuple[TaskEntry, ...]:
+    """The schema-valid ``tasks`` list as entries: built-in names looked up, declarations checked."""
+    entries: list[TaskEntry] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        where = f"{source}: tasks[{index}]"
+        if isinstance(item, str):
+            if item not in registry.task_names():
+                raise TreeMTLError(
+                    f"{where}: unknown task {item!r} (known tasks: {', '.join(registry.task_names())}); "
+                    f"declare your own as {{name: {item}, type: ...}} with a type among {', '.join(registry.task_type_names())}"
+                )
+            entry = registry.task(item)
+        else:
+            entry = _declared_task(item, where)
+        if entry.name in seen:
+            raise TreeMTLError(f"{where}: duplicate task name {entry.name!r} (also tasks[{seen[entry.name]}])")
+        seen[entry.name] = index
+        entries.append(entry)
+    return tuple(entries)
+
+
+def _declared_task(item: Mapping[str, Any], where: str) -> TaskEntry:
+    """A ``{name, type, classes}`` or ``{name, spec}`` mapping as a task entry."""
+    name = item["name"]
+    if name in registry.task_names():
+        raise TreeMTLError(f"{where}.name: {name!r} is a built-in task; list it as the plain name {name!r}")
+    if ("type" in item) == ("spec" in item):
+        raise TreeMTLError(f"{where}: expected exactly one of 'type' (a task type) or 'spec' (a plugin), got {dict(item)}")
+    if "spec" in item:
+        if "classes" in item:
+            raise TreeMTLError(f"{where}.classes: a plugin task's spec sets its own channels; remove classes")
+        return TaskEntry(name, PLUGIN_TYPE, spec=str(item["spec"]))
+    kind = item["type"]
+    if kind not in registry.task_type_names():
+        raise TreeMTLError(f"{where}.type: unknown task type {kind!r}; expected one of {', '.join(registry.task_type_names())}")
+    needs = registry.task_type(kind).needs_classes
+    if needs and "classes" not in item:
+        raise TreeMTLError(f"{where}.classes: required for a {kind} task (an integer >= 2)")
+    if not needs and "classes" in item:
+        raise TreeMTLError(f"{where}.classes: a {kind} task has no classes; remove it")
+    return TaskEntry(name, kind, classes=int(item["classes"]) if needs else None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -213,6 +311,8 @@ _NOUNS = {
 
 def _describe(schema: Mapping[str, Any]) -> str:
     """What a (sub)schema accepts, in words: ``a number in (0, 1]``, ``one of adam, sgd``."""
+    if "anyOf" in schema:
+        return " or ".join(_describe(option) for option in schema["anyOf"])
     if "enum" in schema:
         # amp also accepts YAML's booleans for `off`/`on`; the words are what users write
         return "one of " + ", ".join(str(v) for v in schema["enum"] if not isinstance(v, bool))
@@ -307,23 +407,25 @@ def _check(config: ExperimentConfig, source: str) -> None:
     def fail(path: str, message: str) -> TreeMTLError:
         return TreeMTLError(f"{source}: {path}: {message}")
 
-    known = registry.task_names()
-    for index, name in enumerate(config.tasks):
-        if name not in known:
-            raise fail(f"tasks[{index}]", f"unknown task {name!r} (known tasks: {', '.join(known)})")
-    if config.data.dataset not in registry.dataset_names():
+    plugin_dataset = is_spec(config.data.dataset)
+    if config.data.dataset not in registry.dataset_names() and not plugin_dataset:
         raise fail(
             "data.dataset",
-            f"unknown dataset {config.data.dataset!r} (known datasets: {', '.join(registry.dataset_names())})",
+            f"unknown dataset {config.data.dataset!r} (known datasets: {', '.join(registry.dataset_names())}; "
+            "or a plugin 'package.module:callable')",
         )
     data = registry.dataset(config.data.dataset)
-    for index, name in enumerate(config.tasks):
-        if name not in data.tasks:
-            raise fail(f"tasks[{index}]", f"task {name!r} is not provided by dataset {data.name} (it provides {', '.join(data.tasks)})")
+    for index, entry in enumerate(config.task_entries):
+        if not data.provides(entry.name):
+            declared = "" if entry.name in registry.task_names() else (
+                "; tasks declared by type or plugin need data.dataset: folder or a dataset plugin")
+            raise fail(f"tasks[{index}]", f"task {entry.name!r} is not provided by dataset {data.name} "
+                                          f"(it provides {', '.join(data.tasks)}){declared}")
     for key in config.data.options:
-        if key not in data.options:
+        if key not in data.options and not plugin_dataset:
             known_options = f"known options: {', '.join(data.options)}" if data.options else "it takes no options"
             raise fail(f"data.options.{key}", f"unknown option of dataset {data.name} ({known_options})")
+    known = (*registry.task_names(), *(name for name in config.tasks if name not in registry.task_names()))
     for name in config.train.loss_weights:
         if name not in known:
             raise fail(f"train.loss_weights.{name}", f"unknown task (known tasks: {', '.join(known)})")

@@ -8,14 +8,19 @@ mean of per-batch scores would be a different, batch-size-dependent number.
 
 A metric's direction decides the sign of its term in the relative performance Δ
 (:mod:`treemtl.core.relative_performance`).
+
+A task of a config is resolved by :func:`get_task` from its entry: a built-in name, a task
+declared by type (:data:`TASK_TYPES`: segmentation, depth, regression, normals, heatmap,
+classification, image_regression) or a plugin callable returning a :class:`TaskSpec`.
 """
 
 from __future__ import annotations
 
 import math
+import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -23,7 +28,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from treemtl.errors import TreeMTLError
+from treemtl.plugin import call_plugin
 from treemtl.training import registry
+from treemtl.training.registry import HEADS, PLUGIN_TYPE, TARGETS, TaskEntry
+
+if TYPE_CHECKING:
+    from treemtl.training.config import ExperimentConfig
 
 IGNORE_LABEL = -1
 NORMAL_THRESHOLDS: tuple[float, ...] = (11.25, 22.5, 30.0)
@@ -55,13 +65,27 @@ LossFn = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """Everything the trainer needs to know about one dense-prediction task."""
+    """Everything the trainer needs to know about one task; what a task plugin returns.
+
+    * ``channels(num_classes)``: output channels of the head (``num_classes`` is the dataset's,
+      used by the built-in ``segment_semantic``);
+    * ``loss(prediction, target, mask)``: a scalar tensor; prediction [B,C,H,W] for a dense head,
+      [B,C] for a pooled one; target and mask batched in the task's target format;
+    * ``metrics``: each metric's name and direction (Δ and the reports read them);
+    * ``accumulator(num_classes)``: a fresh streaming :class:`MetricAccumulator` whose
+      ``compute()`` returns exactly the metric names;
+    * ``head``: ``dense`` (per pixel) or ``pooled`` (per image);
+    * ``target``: the target format (:data:`treemtl.training.registry.TARGETS`), which also says
+      how the folder dataset stores the task's labels.
+    """
 
     name: str
     channels: Callable[[int], int]
     loss: LossFn
     metrics: tuple[MetricSpec, ...]
     accumulator: Callable[[int], MetricAccumulator]
+    head: str
+    target: str
 
     def out_channels(self, num_classes: int) -> int:
         """Channels of the head output (segmentation depends on the dataset's classes)."""
@@ -153,6 +177,27 @@ def l1_loss(prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> T
     """L1 over (masked) pixels, for keypoints and edges."""
     diff = (prediction.float() - target.float()).abs()
     return _masked_mean(diff, _valid(mask, target))
+
+
+def classification_loss(prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Cross entropy of per-image logits [B,C] against class ids [B]; -1 (no label) ignored."""
+    target = target.long().reshape(-1)
+    if mask is not None:
+        target = torch.where(mask.to(torch.bool).reshape(-1), target, torch.full_like(target, IGNORE_LABEL))
+    if not bool((target != IGNORE_LABEL).any()):
+        return prediction.float().sum() * 0.0
+    return F.cross_entropy(prediction.float(), target, ignore_index=IGNORE_LABEL)
+
+
+def regression_valid(target: Tensor, mask: Tensor | None) -> Tensor:
+    """Valid entries of a regression target: masked in and finite (NaN marks a missing label)."""
+    return _valid(mask, target) & torch.isfinite(target)
+
+
+def regression_loss(prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """L1 over valid entries of a dense map [B,C,H,W] or a per-image value [B,1]."""
+    diff = (prediction.float() - target.float()).abs()
+    return _masked_mean(diff, regression_valid(target, mask))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -265,28 +310,84 @@ class L1Accumulator:
         return {"error": self.total / self.count}
 
 
+class AccuracyAccumulator:
+    """Share of labelled images whose arg-max class is right (classification)."""
+
+    def __init__(self, num_classes: int = 0) -> None:
+        self.count = 0
+        self.correct = 0
+
+    def update(self, prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> None:
+        target = target.long().reshape(-1).cpu()
+        valid = target != IGNORE_LABEL
+        if mask is not None:
+            valid &= mask.to(torch.bool).reshape(-1).cpu()
+        labels = prediction.detach().argmax(dim=1).reshape(-1).cpu()
+        self.count += int(valid.sum())
+        self.correct += int((labels[valid] == target[valid]).sum())
+
+    def compute(self) -> dict[str, float]:
+        if self.count == 0:
+            raise TreeMTLError("classification: no labelled images in the evaluation split")
+        return {"accuracy": self.correct / self.count}
+
+
+class RegressionAccumulator:
+    """Mean absolute error (and optionally RMSE) over the valid entries of the split."""
+
+    def __init__(self, rmse: bool) -> None:
+        self.rmse = rmse
+        self.count = 0
+        self.abs_sum = 0.0
+        self.sq_sum = 0.0
+
+    def update(self, prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> None:
+        valid = regression_valid(target, mask)
+        error = (prediction.detach().double() - target.double())[valid]
+        self.count += int(error.numel())
+        self.abs_sum += float(error.abs().sum())
+        self.sq_sum += float((error * error).sum())
+
+    def compute(self) -> dict[str, float]:
+        if self.count == 0:
+            raise TreeMTLError("regression: no labelled values in the evaluation split")
+        result = {"abs_err": self.abs_sum / self.count}
+        if self.rmse:
+            result["rmse"] = math.sqrt(self.sq_sum / self.count)
+        return result
+
+
 # ----------------------------------------------------------------------------------------------
-# task types: what a registered task (treemtl.training.registry) is trained and measured with
+# task types: what a task of each registered type (treemtl.training.registry) is trained and
+# measured with. ``classes`` is the declared number of classes (None for built-in tasks, whose
+# segmentation classes come from the dataset).
 
 
-def _one(_: int) -> int:
-    return 1
+def _type(name: str, type_name: str, **parts: object) -> TaskSpec:
+    kind = registry.task_type(type_name)
+    return TaskSpec(name=name, head=kind.head, target=kind.target, **parts)  # type: ignore[arg-type]
 
 
-def _segmentation(name: str) -> TaskSpec:
-    return TaskSpec(
-        name=name,
-        channels=lambda num_classes: num_classes,
+def _fixed(channels: int) -> Callable[[int], int]:
+    return lambda _: channels
+
+
+def _segmentation(name: str, classes: int | None = None) -> TaskSpec:
+    return _type(
+        name,
+        "segmentation",
+        channels=(lambda num_classes: num_classes) if classes is None else _fixed(classes),
         loss=segmentation_loss,
         metrics=(MetricSpec("miou", True), MetricSpec("pixel_acc", True)),
-        accumulator=SegmentationAccumulator,
+        accumulator=SegmentationAccumulator if classes is None else (lambda _: SegmentationAccumulator(classes)),
     )
 
 
-def _depth(name: str) -> TaskSpec:
-    return TaskSpec(
-        name=name,
-        channels=_one,
+def _depth(name: str, classes: int | None = None) -> TaskSpec:
+    return _type(
+        name,
+        "depth",
+        channels=_fixed(1),
         loss=depth_loss,
         metrics=(
             MetricSpec("abs_err", False),
@@ -297,10 +398,17 @@ def _depth(name: str) -> TaskSpec:
     )
 
 
-def _normals(name: str) -> TaskSpec:
-    return TaskSpec(
-        name=name,
-        channels=lambda _: 3,
+def _regression(name: str, classes: int | None = None) -> TaskSpec:
+    return _type(name, "regression", channels=_fixed(1), loss=regression_loss,
+                 metrics=(MetricSpec("abs_err", False), MetricSpec("rmse", False)),
+                 accumulator=lambda _: RegressionAccumulator(rmse=True))
+
+
+def _normals(name: str, classes: int | None = None) -> TaskSpec:
+    return _type(
+        name,
+        "normals",
+        channels=_fixed(3),
         loss=normal_loss,
         metrics=(
             MetricSpec("mean_angle", False),
@@ -311,45 +419,107 @@ def _normals(name: str) -> TaskSpec:
     )
 
 
-def _heatmap(name: str) -> TaskSpec:
-    return TaskSpec(name=name, channels=_one, loss=l1_loss, metrics=(MetricSpec("error", False),), accumulator=L1Accumulator)
+def _heatmap(name: str, classes: int | None = None) -> TaskSpec:
+    return _type(name, "heatmap", channels=_fixed(1), loss=l1_loss, metrics=(MetricSpec("error", False),),
+                 accumulator=L1Accumulator)
 
 
-#: Task type -> the spec of a task of that type, given the task's name.
-TASK_TYPES: dict[str, Callable[[str], TaskSpec]] = {
+def _classification(name: str, classes: int | None = None) -> TaskSpec:
+    if classes is None:
+        raise TreeMTLError(f"task {name!r}: a classification task needs classes")
+    return _type(name, "classification", channels=_fixed(classes), loss=classification_loss,
+                 metrics=(MetricSpec("accuracy", True),), accumulator=AccuracyAccumulator)
+
+
+def _image_regression(name: str, classes: int | None = None) -> TaskSpec:
+    return _type(name, "image_regression", channels=_fixed(1), loss=regression_loss,
+                 metrics=(MetricSpec("abs_err", False),), accumulator=lambda _: RegressionAccumulator(rmse=False))
+
+
+#: Task type -> the spec of a task of that type, given the task's name and declared classes.
+TASK_TYPES: dict[str, Callable[[str, int | None], TaskSpec]] = {
     "segmentation": _segmentation,
     "depth": _depth,
+    "regression": _regression,
     "normals": _normals,
     "heatmap": _heatmap,
+    "classification": _classification,
+    "image_regression": _image_regression,
 }
 
 
-def get_task(name: str) -> TaskSpec:
-    """The spec of a registered task; TreeMTLError for an unknown name."""
-    entry = registry.task(name)
+def get_task(name: str, config: ExperimentConfig | None = None) -> TaskSpec:
+    """The spec of task ``name``: a task of ``config`` (built-in, declared by type or a plugin) or,
+    without a config, a built-in task; TreeMTLError for an unknown name or a failing plugin."""
+    return task_spec(config.task_entry(name) if config is not None else registry.task(name))
+
+
+def task_spec(entry: TaskEntry) -> TaskSpec:
+    """The spec of a task entry, built from its type or returned by its plugin."""
+    if entry.type == PLUGIN_TYPE and entry.spec is not None:
+        return _plugin_task(entry.spec, entry.name)
     if entry.type not in TASK_TYPES:
-        raise TreeMTLError(f"task {name!r}: unknown task type {entry.type!r}; expected one of {', '.join(TASK_TYPES)}")
-    return TASK_TYPES[entry.type](entry.name)
+        raise TreeMTLError(f"task {entry.name!r}: unknown task type {entry.type!r}; expected one of {', '.join(TASK_TYPES)}")
+    return TASK_TYPES[entry.type](entry.name, entry.classes)
 
 
-def head_channels(tasks: Sequence[str], num_classes: int) -> dict[str, int]:
+@functools.cache
+def _plugin_task(spec: str, name: str) -> TaskSpec:
+    """Call a task plugin ``callable(name) -> TaskSpec`` once per process and check what it returns."""
+    what = f"task {name!r}: plugin"
+    result = call_plugin(spec, what, name)
+    if not isinstance(result, TaskSpec):
+        raise TreeMTLError(f"{what} {spec!r} returned {type(result).__name__}; expected a treemtl.training.tasks.TaskSpec")
+    problems = []
+    if result.head not in HEADS:
+        problems.append(f"head {result.head!r} (expected one of {', '.join(HEADS)})")
+    if result.target not in TARGETS:
+        problems.append(f"target {result.target!r} (expected one of {', '.join(TARGETS)})")
+    elif result.head in HEADS and (result.head == "pooled") != (result.target in ("class_label", "scalar")):
+        problems.append(f"target {result.target!r} with a {result.head} head (pooled heads take class_label or scalar)")
+    if not result.metrics or not all(isinstance(m, MetricSpec) for m in result.metrics):
+        problems.append("metrics (expected a non-empty tuple of MetricSpec)")
+    elif len({m.name for m in result.metrics}) != len(result.metrics):
+        problems.append(f"metrics {[m.name for m in result.metrics]} (names must differ)")
+    for part in ("channels", "loss", "accumulator"):
+        if not callable(getattr(result, part)):
+            problems.append(f"{part} (expected a callable)")
+    if problems:
+        raise TreeMTLError(f"{what} {spec!r} returned a TaskSpec with bad {'; '.join(problems)}")
+    return result if result.name == name else replace(result, name=name)
+
+
+def out_channels(spec: TaskSpec, num_classes: int) -> int:
+    """Head output channels of ``spec``, checked to be a positive integer (plugins may compute it)."""
+    channels = spec.out_channels(num_classes)
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
+        raise TreeMTLError(f"task {spec.name!r}: channels({num_classes}) returned {channels!r}; expected a positive integer")
+    return channels
+
+
+def head_channels(tasks: Sequence[str], num_classes: int, config: ExperimentConfig | None = None) -> dict[str, int]:
     """Task -> output channels of its head, in task order (what the model builder takes)."""
-    return {task: get_task(task).out_channels(num_classes) for task in tasks}
+    return {task: out_channels(get_task(task, config), num_classes) for task in tasks}
 
 
-def parse_tasks(text: str | Sequence[str]) -> tuple[str, ...]:
-    """``"a,b"`` or a list -> validated, duplicate-free task tuple."""
+def pooled_tasks(tasks: Sequence[str], config: ExperimentConfig | None = None) -> frozenset[str]:
+    """The tasks among ``tasks`` whose head pools the image (image-level predictions)."""
+    return frozenset(task for task in tasks if get_task(task, config).head == "pooled")
+
+
+def parse_tasks(text: str | Sequence[str], config: ExperimentConfig | None = None) -> tuple[str, ...]:
+    """``"a,b"`` or a list -> validated (tasks of ``config``, or built-in), duplicate-free task tuple."""
     names = [t.strip() for t in text.split(",")] if isinstance(text, str) else [str(t).strip() for t in text]
     names = [n for n in names if n]
     if not names:
         raise TreeMTLError("expected at least one task name")
     for name in names:
-        get_task(name)
+        get_task(name, config)
     if len(set(names)) != len(names):
         raise TreeMTLError(f"duplicate task in {','.join(names)}")
     return tuple(names)
 
 
-def task_directions(tasks: Sequence[str]) -> dict[str, dict[str, bool]]:
+def task_directions(tasks: Sequence[str], config: ExperimentConfig | None = None) -> dict[str, dict[str, bool]]:
     """Per task, metric name -> higher is better (the input of every Δ)."""
-    return {task: get_task(task).directions for task in tasks}
+    return {task: get_task(task, config).directions for task in tasks}

@@ -50,7 +50,7 @@ from treemtl.training.devices import autocast_context, available_cpus, resolve_d
 from treemtl.errors import TreeMTLError
 from treemtl.core.relative_performance import overall_relative_performance
 from treemtl.training.sampling import EpochBatchSampler
-from treemtl.training.tasks import TaskSpec, get_task, head_channels, task_directions
+from treemtl.training.tasks import TaskSpec, get_task, head_channels, pooled_tasks, task_directions
 from treemtl.training.train_log import TrainLog
 from treemtl.training.training_state import RESUME_FILE, Progress, TrainingState, start_or_resume
 
@@ -77,12 +77,13 @@ def evaluate(
     batch_size: int = 32,
     workers: int = 0,
     amp: str = "auto",
+    config: ExperimentConfig | None = None,
 ) -> Metrics:
-    """Metrics of every task over the whole split, accumulated across batches."""
+    """Metrics of every task (of ``config``, or built-in) over the whole split, accumulated across batches."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    accumulators = {task: get_task(task).new_accumulator(num_classes) for task in tasks}
+    accumulators = {task: get_task(task, config).new_accumulator(num_classes) for task in tasks}
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                         pin_memory=device.type == "cuda")
     for batch in loader:
@@ -95,9 +96,10 @@ def evaluate(
     return {task: accumulators[task].compute() for task in tasks}
 
 
-def validation_score(metrics: Metrics, reference: Metrics) -> float:
+def validation_score(metrics: Metrics, reference: Metrics, config: ExperimentConfig | None = None) -> float:
     """Mean over tasks of the relative performance Δ (%) against ``reference``: the monitor's score."""
-    total, _ = overall_relative_performance(list(metrics), metrics, reference, task_directions(list(metrics)), "validation")
+    directions = task_directions(list(metrics), config)
+    total, _ = overall_relative_performance(list(metrics), metrics, reference, directions, "validation")
     return total
 
 
@@ -143,8 +145,8 @@ class Objective:
     weights: dict[str, float]
 
     @classmethod
-    def of(cls, tasks: Sequence[str], recipe: TrainConfig) -> Objective:
-        return cls(specs={task: get_task(task) for task in tasks},
+    def of(cls, tasks: Sequence[str], recipe: TrainConfig, config: ExperimentConfig | None = None) -> Objective:
+        return cls(specs={task: get_task(task, config) for task in tasks},
                    weights={task: float(recipe.loss_weights.get(task, 1.0)) for task in tasks})
 
     def losses(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -171,7 +173,7 @@ def _run_spec(config: ExperimentConfig, tasks: Sequence[str], layout: Layout | s
               seed: int | None, iters: int | None) -> RunSpec:
     """The run's identity with the ``seed``/``iters`` overrides applied; unknown tasks are rejected."""
     for task in tasks:
-        get_task(task)
+        get_task(task, config)
     if iters is not None:
         if iters < 1:
             raise TreeMTLError(f"--iters: expected a positive integer, got {iters}")
@@ -191,7 +193,7 @@ def set_up(run: RunSpec, device: str, threads: int | None, train_set: Dataset[An
         train_set = train_set if train_set is not None else build_dataset(run.config, "train", list(run.tasks))
         val_set = val_set if val_set is not None else build_dataset(run.config, "val", list(run.tasks))
     return Setup(device=dev, train_set=train_set, val_set=val_set,
-                 num_classes=int(getattr(train_set, "num_classes", 0)), objective=Objective.of(run.tasks, run.recipe))
+                 num_classes=int(getattr(train_set, "num_classes", 0)), objective=Objective.of(run.tasks, run.recipe, run.config))
 
 
 def tree_model_factory(config: ExperimentConfig, tasks: Sequence[str], layout: Layout | str) -> ModelFactory:
@@ -200,7 +202,8 @@ def tree_model_factory(config: ExperimentConfig, tasks: Sequence[str], layout: L
     from treemtl.nets.model import build_model
 
     layout_obj = Layout.parse(layout) if isinstance(layout, str) else layout
-    return lambda num_classes: build_model(config, head_channels(list(tasks), num_classes), layout_obj)
+    return lambda num_classes: build_model(config, head_channels(list(tasks), num_classes, config), layout_obj,
+                                           pooled_tasks(list(tasks), config))
 
 
 def build_state(run: RunSpec, setup: Setup, make_model: ModelFactory, reference: Metrics | None) -> TrainingState:
@@ -251,11 +254,11 @@ def train_step(state: TrainingState, batch: Mapping[str, Tensor], setup: Setup, 
 def validate(state: TrainingState, setup: Setup, run: RunSpec, log: TrainLog) -> None:
     """Evaluate on the validation split, add it to the history and update the early-stop monitor."""
     recipe, progress = run.recipe, state.progress
-    metrics = evaluate(state.model, setup.val_set, run.tasks, setup.num_classes, device=setup.device,
+    metrics = evaluate(state.model, setup.val_set, run.tasks, setup.num_classes, device=setup.device, config=run.config,
                        batch_size=recipe.batch_size, workers=recipe.workers, amp=recipe.amp)
     if progress.monitor_reference is None:
         progress.monitor_reference = metrics
-    score = validation_score(metrics, progress.monitor_reference)
+    score = validation_score(metrics, progress.monitor_reference, run.config)
     entry = progress.record_evaluation(metrics, score, state.optimizer.param_groups[0]["lr"],
                                        state.model if recipe.early_stop_patience > 0 else None)
     log(f"iter {progress.iteration}: score {score:+.3f} loss "
@@ -410,7 +413,7 @@ def load_trained(checkpoint_path: str | Path, device: str = "cpu") -> TrainedMod
     except TreeMTLError as error:
         raise TreeMTLError(f"{checkpoint_path}: stored layout: {error}; {REGENERATE_MODEL}") from error
     num_classes = int(payload["num_classes"])
-    model = build_model(config, head_channels(tasks, num_classes), layout)
+    model = build_model(config, head_channels(tasks, num_classes, config), layout, pooled_tasks(tasks, config))
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:

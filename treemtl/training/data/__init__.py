@@ -1,4 +1,5 @@
-"""Datasets: the built-in synthetic scenes, NYUv2 (two layouts) and Tiny-Taskonomy.
+"""Datasets: the built-in synthetic scenes, NYUv2 (two layouts), Tiny-Taskonomy, the folder
+format for one's own data (:mod:`treemtl.training.data.folder`) and dataset plugins.
 
 :func:`build_dataset` is the one entry point the training code uses; it opens the dataset that
 :mod:`treemtl.training.registry` registers under ``config.data.dataset`` with one of the
@@ -8,7 +9,7 @@ generation in worker processes, the CLI's ``data synth``) start fast.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,24 @@ def open_taskonomy(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any
     from treemtl.training.data.taskonomy import Taskonomy
 
     return Taskonomy(_existing_root(config), split, tasks, config.data.options)
+
+
+def open_folder(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any]:
+    """One's own data in the folder format (``docs/own_tasks_and_data.md``)."""
+    from treemtl.training.data.folder import FolderDataset
+
+    return FolderDataset.from_config(config, _existing_root(config), split, tasks)
+
+
+def plugin_opener(spec: str) -> Callable[[Any, str, Sequence[str]], Dataset[Any]]:
+    """The opener of the dataset plugin ``package.module:callable`` (``data.dataset``)."""
+
+    def open_plugin(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any]:
+        from treemtl.training.data.plugin import open_plugin_dataset
+
+        return open_plugin_dataset(spec, config, split, tasks)
+
+    return open_plugin
 
 
 def _existing_root(config: Any) -> Path:
