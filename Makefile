@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config/config.yaml
 CORES ?= all
 
-.PHONY: install run test bench test-cluster clean
+.PHONY: install run test bench strategy-benchmark test-cluster clean
 
 install: $(STAMP)
 
@@ -24,6 +24,13 @@ test: install
 
 bench: install
 	set -e; for f in scripts/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
+
+# Two-task-table strategies x score weightings over unseen scene/seed sets (docs/pair_strategies.md).
+# About 80 minutes per set on 2 CPU cores; SCALE=smoke only proves the pipeline runs.
+SETS ?= 1 2 3
+SCALE ?= full
+strategy-benchmark: install
+	$(BIN)/python scripts/strategy_benchmark.py --sets $(SETS) --scale $(SCALE) --cores $(CORES)
 
 # A single-node SLURM cluster on this machine (apt-get installs slurm-wlm + munge if missing),
 # then the workflow through the slurm profile. Not part of `make test` (minutes, needs root).

@@ -1,7 +1,8 @@
 """Timings of the recommender core: enumeration, estimate + cost + top-k over every layout, and
 the per-budget lookup in a stored performance table.
 
-Targets: enumerate T=5,B=5 < 0.5 s and T=6,B=5 < 5 s; estimate+cost+top-k over the 120,196
+Targets: enumerate T=5,B=5 < 0.5 s and T=6,B=5 < 5 s; ``treemtl enumerate`` streams T=7,B=5
+(2,201,856 layouts) to JSONL in < 300 MB peak memory; estimate+cost+top-k over the 120,196
 layouts of T=6,B=5 < 2 s; ``treemtl recommend --performance-table`` on the stored table of those
 layouts (load + filter + top-k, in process) < 100 ms.  Each figure is the best of 3 runs (5 for
 the lookup); caches are cleared between runs so the enumeration is really redone.
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from treemtl.core import layout
-from treemtl.cli.enumerate import render
+from treemtl.cli.enumerate import lines
 from treemtl.core.cost import BlockProfile, parse_budget
 from treemtl.core.estimator import TwoTaskTable
 from treemtl.cli import main as cli_main
@@ -78,13 +79,14 @@ def main() -> None:
         print(f"enumerate T={tasks},B={blocks}: {count} layouts; encoded {space_s:.3f} s, "
               f"as Layout objects {objects_s:.3f} s (target < {target} s)")
         for fmt in ("jsonl", "csv"):
-            render_s = best_of(3, lambda: render(tasks, blocks, fmt), clear_caches)
+            render_s = best_of(3, lambda: "".join(lines(tasks, blocks, fmt)), clear_caches)
             print(f"  enumerate + render {fmt} in-process: {render_s:.3f} s")
             command = [*cli, "--tasks", str(tasks), "--blocks", str(blocks), "--format", fmt]
             if cli_works(command):
                 with open("/dev/null", "w") as sink:
                     cli_s = best_of(3, lambda: subprocess.run(command, stdout=sink, check=True))
                 print(f"  CLI treemtl enumerate --format {fmt} > /dev/null: {cli_s:.3f} s (with interpreter start)")
+    bench_streamed_enumeration(cli)
     startup = [*cli, "--tasks", "1", "--blocks", "1"]
     if cli_works(startup):
         with open("/dev/null", "w") as sink:
@@ -102,12 +104,33 @@ def main() -> None:
     bench_stored_table(table, profile)
 
 
+#: Runs a command and prints its peak resident memory (KB). A fresh interpreter launches it: a
+#: process forked from this one would count this one's memory too (maxrss survives fork + exec).
+PEAK_OF = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def bench_streamed_enumeration(cli: list[str], memory_mb: float = 300.0) -> None:
+    """T=7,B=5 to a JSONL file in a child process: its wall time and peak resident memory."""
+    if not cli_works([*cli, "--tasks", "1", "--blocks", "1"]):
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "layouts.jsonl"
+        command = [sys.executable, "-c", PEAK_OF, *cli, "--tasks", "7", "--blocks", "5", "--out", str(out)]
+        start = time.perf_counter()
+        peak_kb = int(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+        seconds = time.perf_counter() - start
+        size_mb = out.stat().st_size / 2**20
+    print(f"  treemtl enumerate --tasks 7 --blocks 5 --out layouts.jsonl (2,201,856 layouts, {size_mb:.0f} MB): "
+          f"{seconds:.1f} s, peak {peak_kb / 1024:.0f} MB (target < {memory_mb:g} MB)")
+
+
 def bench_stored_table(table: TwoTaskTable, profile: BlockProfile) -> None:
     """The workflow's path: performance table from layouts.csv, then one lookup per budget."""
     budget = parse_budget("2")
     with tempfile.TemporaryDirectory() as folder:
         layouts = Path(folder) / "layouts.csv"
-        layouts.write_text(render(table.num_tasks, table.num_blocks, "csv"))
+        layouts.write_text("".join(lines(table.num_tasks, table.num_blocks, "csv")))
         read_s = best_of(3, lambda: performance_table(table, profile, space=read_layouts(layouts, 6, 5)))
         print(f"performance table from layouts.csv (read + estimate + cost), T=6,B=5: {read_s:.3f} s")
         csv_path, npz_path = Path(folder) / "performance_table.csv", Path(folder) / "performance_table.npz"

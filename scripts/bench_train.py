@@ -22,10 +22,10 @@ import torch
 from treemtl.training.config import ExperimentConfig, config_from_dict, load_config
 from treemtl.training.data.synthetic import SynthSpec, write_dataset
 from treemtl.core.layout import Layout
-from treemtl.training.registry import dataset
+from treemtl.training.registry import PAPER_TASKS
 from treemtl.training.trainer import train, validation_score
 
-ALL_TASKS = list(dataset("synthetic").tasks)
+ALL_TASKS = list(PAPER_TASKS)
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 
 

@@ -124,7 +124,8 @@ def test_fill_defaults_is_recursive_and_keeps_given_values() -> None:
     fill_defaults(values, config_schema())
     assert values["train"]["lr"] == 0.5 and values["train"]["iters"] == 400
     assert values["data"]["synthetic"] == {"size": 32, "n_train": 1200, "n_val": 300, "seed": 0}
-    assert values["recommend"] == {"budgets": [1.0, 1.5, 2.0], "top_k": 3} and "experiment" not in values
+    assert values["recommend"] == {"budgets": [1.0, 1.5, 2.0], "top_k": 3, "search_above": 200_000}
+    assert "experiment" not in values
     values["recommend"]["budgets"].append(9.0)  # a filled default is a copy, never the schema's object
     assert config_schema()["properties"]["recommend"]["properties"]["budgets"]["default"] == [1.0, 1.5, 2.0]
 
@@ -201,14 +202,16 @@ def test_yaml_quirks_are_accepted(tmp_path: Path) -> None:
         ({"train": {"amp": "fp8"}}, "train.amp: expected one of auto, off, got 'fp8'"),
         ({"train": {"loss_weights": {"normal": -1}}}, "train.loss_weights.normal: expected a number >= 0, got -1"),
         ({"train": {"loss_weights": {"depth": 1}}},
-         "train.loss_weights.depth: unknown task (known tasks: segment_semantic, depth_zbuffer, normal, keypoints2d, edge_texture)"),
+         "train.loss_weights.depth: unknown task (known tasks: segment_semantic, depth_zbuffer, normal, keypoints2d, edge_texture, "
+         "edge_occlusion, reshading, reflectance, mean_curvature, object_count, sphere_visible)"),
         ({"tasks": ["normal", "depth_zbuffer"], "train": {"loss_weights": {"keypoints2d": 1}}},
          "train.loss_weights.keypoints2d: task is not in tasks ['normal', 'depth_zbuffer']"),
         ({"train": {"lrr": 0.1}}, "config.yaml: train.lrr: unknown key (expected one of: iters, batch_size, "),
         ({"colour": "red"}, "config.yaml: colour: unknown key (expected one of: experiment, tasks, "),
         ({"train": [1, 2]}, "config.yaml: train: expected a mapping, got [1, 2]"),
         ({"tasks": ["segment_semantic", "depth"]},
-         "config.yaml: tasks[1]: unknown task 'depth' (known tasks: segment_semantic, depth_zbuffer, normal, keypoints2d, edge_texture)"),
+         "config.yaml: tasks[1]: unknown task 'depth' (known tasks: segment_semantic, depth_zbuffer, normal, keypoints2d, edge_texture, "
+         "edge_occlusion, reshading, reflectance, mean_curvature, object_count, sphere_visible)"),
         ({"tasks": ["normal", "normal"]}, "config.yaml: tasks: expected distinct entries, got ['normal', 'normal']"),
         ({"tasks": []}, "config.yaml: tasks: expected at least 2 entries, got []"),
         ({"tasks": "normal"}, "config.yaml: tasks: expected a list, got 'normal'"),

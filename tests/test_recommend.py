@@ -10,7 +10,7 @@ import pytest
 from treemtl.core.cost import BlockProfile, parse_budget
 from treemtl.core.estimator import TwoTaskTable, load_two_task_table
 from treemtl.core.layout import layout_space
-from treemtl.cli.enumerate import render
+from treemtl.cli.enumerate import lines
 from treemtl.core.recommend import (
     load_performance_lookup,
     load_performance_table,
@@ -105,7 +105,7 @@ def test_layout_space_shared_with_estimator(taskonomy: TwoTaskTable) -> None:
 
 def test_table_from_stored_layouts_equals_the_enumerated_one(taskonomy: TwoTaskTable, tmp_path: Path) -> None:
     path = tmp_path / "layouts.csv"
-    path.write_text(render(5, 5, "csv"))
+    path.write_text("".join(lines(5, 5, "csv")))
     stored = read_layouts(path, 5, 5)
     assert len(stored) == 7556 and stored.texts()[:2] == layout_space(5, 5).texts()[:2]
     np.testing.assert_array_equal(stored.branch_points(), layout_space(5, 5).branch_points())

@@ -14,6 +14,7 @@ from treemtl.training.config import config_from_dict, config_schema
 from treemtl.training.registry import DatasetEntry, TaskEntry
 
 BUILTIN_TASKS = ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
+SYNTHETIC_TASKS = ("edge_occlusion", "reshading", "reflectance", "mean_curvature", "object_count", "sphere_visible")
 
 
 @pytest.fixture
@@ -24,11 +25,15 @@ def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_builtin_lookups() -> None:
-    assert registry.task_names() == BUILTIN_TASKS
+    assert registry.task_names() == BUILTIN_TASKS + SYNTHETIC_TASKS
+    assert registry.PAPER_TASKS == BUILTIN_TASKS
     assert registry.dataset_names() == ("synthetic", "nyuv2", "nyuv2_mtan", "taskonomy", "folder")
     assert registry.task("normal") == TaskEntry("normal", "normals")
     assert registry.dataset("nyuv2").tasks == ("segment_semantic", "depth_zbuffer", "normal")
-    assert registry.dataset("taskonomy").tasks == BUILTIN_TASKS
+    assert registry.dataset("taskonomy").tasks == registry.dataset("folder").tasks == BUILTIN_TASKS
+    assert registry.dataset("synthetic").tasks == BUILTIN_TASKS + SYNTHETIC_TASKS
+    assert registry.task("sphere_visible") == TaskEntry("sphere_visible", "classification", classes=2)
+    assert registry.task("object_count").type == "image_regression"
     assert registry.dataset("synthetic").options == {}
     with pytest.raises(TreeMTLError, match=r"^unknown task 'depth'; expected one of segment_semantic, depth_zbuffer, "):
         registry.task("depth")

@@ -115,6 +115,28 @@ def test_missing_final_model_is_named(results: tuple[Path, Path]) -> None:
         write_report(config, root, root / "report")
 
 
+def test_searched_space_report_reads_the_score_landscape(results: tuple[Path, Path], tmp_path: Path,
+                                                         two_task_tables: Path) -> None:
+    """Beyond recommend.search_above the report needs no performance table: the same tables, from the landscape."""
+    from treemtl.core.landscape import score_landscape
+
+    config, root = results
+    expected = write_report(config, root, tmp_path / "from_table")
+    values = yaml.safe_load(config.read_text())
+    values["recommend"]["search_above"] = 10
+    searched = tmp_path / "searched.yaml"
+    searched.write_text(yaml.safe_dump(values))
+    table = load_two_task_table(two_task_tables / "nyuv2_deeplab_resnet34.csv", TASKS, 5)
+    profile = BlockProfile((67, 393, 506, 3092, 5943), (4, 104, 525, 3205, 6161))
+    score_landscape(table, profile, sample=20, seed=1).to_csv(root / "score_landscape.csv", index=False)
+    (root / "performance_table.csv").unlink()
+    files = write_report(searched, root, tmp_path / "searched")
+    for name in ("markdown", "latex", "summary"):
+        assert getattr(files, name).read_text() == getattr(expected, name).read_text()
+    pd.testing.assert_frame_equal(pd.read_csv(files.csv), pd.read_csv(expected.csv), rtol=1e-12)
+    assert files.score_vs_flops.stat().st_size > 0
+
+
 def test_markdown_table_alignment_and_escaping() -> None:
     frame = pd.DataFrame({"layout": ["01|01", "0,1|0,1"], "score": [1.2345, float("nan")]})
     lines = to_markdown(frame, {"score": "{:.1f}"}).splitlines()

@@ -15,15 +15,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from treemtl.core.best_layouts import SEARCH_ABOVE, uses_search
 from treemtl.results_tree import ResultsTree
-from workflow_helpers import REPO, dry_run, snakemake
+from workflow_helpers import REPO, dry_run, job_counts, snakemake
 
 CONFIGS = sorted((REPO / "config").glob("*.yaml"))
 
 
 def test_every_config_is_shipped() -> None:
     names = {path.stem for path in CONFIGS}
-    assert {"config", "synthetic5", "nyuv2_resnet34", "nyuv2_mobilenetv2", "taskonomy_resnet34",
+    assert {"config", "synthetic5", "synthetic8", "nyuv2_resnet34", "nyuv2_mobilenetv2", "taskonomy_resnet34",
             "taskonomy_mobilenetv2"} <= names
 
 
@@ -49,6 +50,9 @@ def test_dry_run_job_counts(config_path: Path, tmp_path: Path) -> None:
         "resolved_config": 1,
         "all": 1,
     }
+    if uses_search(num_tasks, num_blocks, config["recommend"].get("search_above", SEARCH_ABOVE)):
+        del expected["enumerate_layouts"], expected["performance_table"]  # too many layouts to list
+        expected["score_landscape"] = 1
     repeats = len(config.get("repeat_seeds", []))
     if repeats:
         expected["train_single_repeat"] = repeats * num_tasks
@@ -57,6 +61,30 @@ def test_dry_run_job_counts(config_path: Path, tmp_path: Path) -> None:
     assert counts == expected
     resolved = yaml.safe_load(_resolved_config(tmp_path, config["experiment"]).read_text())
     assert resolved["tasks"] == config["tasks"] and resolved["train"]["iters"] == config["train"]["iters"]
+
+
+@pytest.mark.parametrize("search_above", [50, 51])
+def test_a_searched_space_writes_no_performance_table(search_above: int, tmp_path: Path) -> None:
+    """More layouts than recommend.search_above (3 tasks, 5 blocks: 51): each budget's picks and the
+    report's landscape are searched; no layouts.csv or performance table. At the threshold: the table."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["recommend"]["search_above"] = search_above
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    done = snakemake(tmp_path, "--configfile", str(configfile), "--dry-run", "--printshellcmds")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    counts = job_counts(output)
+    budgets = len(config["recommend"]["budgets"])
+    assert counts["recommend"] == budgets and counts["report"] == 1
+    if search_above == 50:
+        assert "enumerate_layouts" not in counts and "performance_table" not in counts
+        assert counts["score_landscape"] == 1
+        assert output.count("treemtl recommend --method search --table ") == budgets
+        assert "layouts.csv" not in output and "performance_table" not in output
+    else:
+        assert counts["enumerate_layouts"] == counts["performance_table"] == 1 and "score_landscape" not in counts
+        assert output.count("treemtl recommend --performance-table ") == budgets
 
 
 def _resolved_configs(workdir: Path, experiment: str) -> list[Path]:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from treemtl.results_tree import ResultsTree
-from workflow_helpers import audited_jobs, dry_run, job_counts, open_audit_env, snakemake
+from workflow_helpers import AuditedJob, audited_jobs, dry_run, job_counts, open_audit_env, snakemake
 
 TINY = {
     "experiment": "tiny",
@@ -107,6 +107,11 @@ def test_every_job_reads_exactly_its_declared_inputs(finished: Path, opened: Pat
                        "enumerate_layouts", "performance_table", "recommend", "train_final", "report"}
     # the two shell-only rules (cp, printf) start no treemtl process
     assert set(rules.values()) - audited == {"resolved_config", "trained_finals"}
+    _assert_read_as_declared(jobs)
+
+
+def _assert_read_as_declared(jobs: dict[str, AuditedJob]) -> None:
+    """Each job opened every declared input and nothing else (but its config and the dataset)."""
     for log, job in sorted(jobs.items()):
         undeclared = sorted(p for p in job.reads - job.inputs if not _allowed_undeclared(p, job.inputs))
         assert not undeclared, f"{job.rule} ({log}) read undeclared files: {undeclared}"
@@ -114,6 +119,36 @@ def test_every_job_reads_exactly_its_declared_inputs(finished: Path, opened: Pat
         assert not unread, f"{job.rule} ({log}) never opened declared inputs: {unread}"
     configs = {p for job in jobs.values() for p in job.reads if Path(p).parent == TREE.root / "configs"}
     assert len(configs) == 1  # every job of the invocation read the same resolved config
+
+
+def test_searched_space_needs_no_performance_table(finished: Path, tmp_path: Path) -> None:
+    """With recommend.search_above below the space, the picks come from the exact search and the report
+    from the score landscape: no layouts.csv or performance table, nothing retrained, the table's picks,
+    and every job reads exactly its declared inputs."""
+    workdir = tmp_path / "searched"
+    shutil.copytree(finished, workdir, symlinks=True)
+    stored = (TREE.layouts, TREE.performance_table, TREE.performance_lookup)
+    for path in stored:
+        (workdir / path).unlink()
+    records = tmp_path / "records"
+    records.mkdir()
+    configfile = _configfile(workdir, "searched.yaml", recommend={**TINY["recommend"], "search_above": 0})
+    done = snakemake(workdir, "--configfile", str(configfile), "--cores", "2", timeout=600,
+                     env=open_audit_env(records, workdir / "results"))
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
+    ran = job_counts(done.stdout + done.stderr)
+    assert set(ran) == {"resolved_config", "score_landscape", "recommend", "trained_finals", "report", "all"}
+    assert not any((workdir / path).exists() for path in stored)
+    for budget in ("1", "1.5"):
+        searched, scored = (pd.read_csv(folder / TREE.recommendation(budget)) for folder in (workdir, finished))
+        assert searched[["id", "layout", "flops_pct"]].equals(scored[["id", "layout", "flops_pct"]])
+        pd.testing.assert_series_equal(searched["score"], scored["score"], rtol=1e-12)
+    landscape = pd.read_csv(workdir / TREE.score_landscape)
+    assert set(landscape["kind"]) == {"front", "sample"} and (landscape["kind"] == "sample").sum() == 4
+    jobs, _ = audited_jobs(workdir, records, workdir / ".snakemake" / "metadata")
+    assert {job.rule for job in jobs.values()} == {"score_landscape", "recommend", "report"}
+    _assert_read_as_declared(jobs)
+    assert dry_run(workdir, configfile) == {}
 
 
 def test_second_run_has_nothing_to_do(finished: Path) -> None:

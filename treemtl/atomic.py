@@ -12,7 +12,7 @@ import errno
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -76,6 +76,14 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 text to ``path`` atomically."""
     data = text.encode("utf-8")
     return _write_atomic(path, lambda handle: handle.write(data))
+
+
+def write_lines_atomic(path: str | os.PathLike[str], lines: Iterable[str]) -> Path:
+    """Write UTF-8 ``lines`` (each ending in its newline) to ``path`` atomically, as they come.
+
+    Nothing is joined in memory, so a file of millions of lines is written in bounded memory.
+    """
+    return _write_atomic(path, lambda handle: handle.writelines(line.encode("utf-8") for line in lines))
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -10,8 +10,10 @@ folder names by hand, so the layout below is written down once::
     backbone/blocks.json                 coarse blocks with FLOPs and params
     single/<task>[/seed<s>]/             single-task runs (metrics.json, model.pt)
     pairs/<a>__<b>/branch<k>[/seed<s>]/  two-task runs
+    short/single/..., short/pairs/...    the table's runs when pairs.strategy is short (a tree of its own)
     estimator/two_task_table.csv, estimator/weights.json
     layouts.csv, performance_table.csv (+ performance_table.npz, the same table for lookups)
+    score_landscape.csv                  instead of those three when the space is searched
     recommend/budget<x>.csv              top-k per budget
     final/<id>/, final/trained_ids.txt   trained recommendations
     report/                              recommendation tables and figures; report/comparison/
@@ -130,22 +132,40 @@ class ResultsTree:
     def pair_model(self, pair: str, branch: Key, seed: Key | None = None) -> Path:
         return self.pair_dir(pair, branch, seed) / MODEL
 
-    def two_task_runs(self, tasks: Sequence[str], num_blocks: int, repeat_seeds: Sequence[int] = ()) -> list[Path]:
-        """Folders of every run the two-task table averages: singles, then pairs, for each seed in turn."""
+    def two_task_runs(self, tasks: Sequence[str], num_blocks: int, repeat_seeds: Sequence[int] = (),
+                      branches: Sequence[int] | None = None, repeat_pairs: bool = True) -> list[Path]:
+        """Folders of every run the two-task table averages: singles, then pairs, for each seed in turn.
+
+        ``branches`` (default 1..B) are the branch points trained per pair; with ``repeat_pairs``
+        False the repeat seeds repeat the singles only.
+        """
         pairs = [pair_name(a, b) for a, b in combinations(tasks, 2)]
+        points = range(1, num_blocks + 1) if branches is None else sorted(branches)
         folders: list[Path] = []
         for seed in (None, *repeat_seeds):
             folders += [self.single_dir(task, seed) for task in tasks]
-            folders += [self.pair_dir(pair, k, seed) for pair in pairs for k in range(1, num_blocks + 1)]
+            if seed is None or repeat_pairs:
+                folders += [self.pair_dir(pair, k, seed) for pair in pairs for k in points]
         return folders
 
-    def two_task_metrics(self, tasks: Sequence[str], num_blocks: int, repeat_seeds: Sequence[int] = ()) -> list[Path]:
+    def two_task_metrics(self, tasks: Sequence[str], num_blocks: int, repeat_seeds: Sequence[int] = (),
+                         branches: Sequence[int] | None = None, repeat_pairs: bool = True) -> list[Path]:
         """metrics.json of every run of :meth:`two_task_runs` (what the two-task table reads)."""
-        return [folder / METRICS for folder in self.two_task_runs(tasks, num_blocks, repeat_seeds)]
+        return [folder / METRICS for folder in self.two_task_runs(tasks, num_blocks, repeat_seeds, branches, repeat_pairs)]
 
-    def two_task_models(self, tasks: Sequence[str], num_blocks: int, repeat_seeds: Sequence[int] = ()) -> list[Path]:
+    def two_task_models(self, tasks: Sequence[str], num_blocks: int, repeat_seeds: Sequence[int] = (),
+                        branches: Sequence[int] | None = None, repeat_pairs: bool = True) -> list[Path]:
         """model.pt of every run of :meth:`two_task_runs`."""
-        return [folder / MODEL for folder in self.two_task_runs(tasks, num_blocks, repeat_seeds)]
+        return [folder / MODEL for folder in self.two_task_runs(tasks, num_blocks, repeat_seeds, branches, repeat_pairs)]
+
+    @property
+    def short_runs(self) -> ResultsTree:
+        """The tree of the short table runs (``pairs.strategy: short``): singles and pairs of fewer iterations.
+
+        Their own single-task models are the reference of their pairs, so both sides of every Δ
+        had the same training length.
+        """
+        return ResultsTree(self.root / "short")
 
     # ------------------------------------------------------------------ estimator and recommendations
     @property
@@ -168,6 +188,11 @@ class ResultsTree:
     def performance_lookup(self) -> Path:
         """The performance table in binary form, written beside the CSV for fast budget queries."""
         return self.root / "performance_table.npz"
+
+    @property
+    def score_landscape(self) -> Path:
+        """A searched space's exact front and sampled layouts: what the report draws instead of the table."""
+        return self.root / "score_landscape.csv"
 
     def recommendation(self, budget: float | str) -> Path:
         return self.root / "recommend" / f"budget{budget_label(budget)}.csv"

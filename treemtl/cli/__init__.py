@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "recommend",
     "weights",
     "performance_table",
+    "score_landscape",
     "oracle",
     "baselines",
     "gpu_slot",
@@ -35,6 +36,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "report",
     "data",
     "detect",
+    "profile",
+    "pretrained",
 )
 
 

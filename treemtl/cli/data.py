@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--n-val", type=int, default=300, help="val images (default 300)")
     synth.add_argument("--size", type=int, default=64, help="image height = width in pixels (default 64)")
     synth.add_argument("--seed", type=seed, default=0, help="seed (0..2**32-1); train and val use different streams of it")
-    synth.add_argument("--tasks", default=None, help="comma-separated targets to store (default: all five)")
+    synth.add_argument("--tasks", default=None, help="comma-separated targets to store (default: every task of the renderer)")
     synth.add_argument("--workers", type=int, default=None, help="processes (default: available CPU cores)")
     synth.add_argument("--no-sheet", action="store_true", help="skip the contact sheet")
     synth.set_defaults(func=run)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from treemtl.atomic import write_json_atomic
 from treemtl.errors import TreeMTLError
-from treemtl.training.registry import task_names
+from treemtl.training.registry import PAPER_TASKS
 
 if TYPE_CHECKING:
     from treemtl.training.config import ExperimentConfig
@@ -34,12 +34,13 @@ def _int_list(text: str, flag: str) -> tuple[int, ...]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("detect", help="detect the branching points (blocks) of a backbone")
     parser.add_argument("--config", help="experiment config; its backbone, head and tasks are the defaults")
-    parser.add_argument("--backbone", help="small_cnn | deeplab_resnet34 | mobilenet_v2 | torchvision:<name> | module:callable")
+    parser.add_argument("--backbone", help="small_cnn | deeplab_resnet34 | mobilenet_v2 | mobilenet_v2_paper | "
+                        "torchvision:<name> | module:callable")
     parser.add_argument("--input-size", help="C,H,W used for detection and FLOPs (default 3,64,64)")
     parser.add_argument("--blocks", type=int, help="number of coarse blocks B (default 5)")
     parser.add_argument("--add-branch-points", nargs="*", default=None, help="fine-block indices to force a boundary after")
     parser.add_argument("--remove-branch-points", nargs="*", default=None, help="coarse boundaries (1..B-1) to remove")
-    parser.add_argument("--weights", help="local backbone checkpoint (state_dict)")
+    parser.add_argument("--weights", help="local backbone checkpoint (state_dict), or imagenet (torchvision's cached file)")
     parser.add_argument("--head", help="head kind whose cost is reported (light | aspp)")
     parser.add_argument("--tasks", help="comma-separated tasks whose head cost is reported")
     parser.add_argument("--num-classes", type=int, default=13, help="segmentation classes for the head cost (default 13)")
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _backbone(args: argparse.Namespace) -> tuple[_Backbone, str, tuple[str, ...], ExperimentConfig | None]:
     name, size, blocks, add, remove, weights = "small_cnn", (3, 64, 64), 5, (), (), None
-    head, tasks = "light", task_names()
+    head, tasks = "light", PAPER_TASKS
     config = None
     if args.config:
         from treemtl.training.config import load_config

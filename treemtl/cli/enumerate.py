@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 
+from treemtl.atomic import write_lines_atomic
+from treemtl.core.layout import iter_chains
 from treemtl.errors import TreeMTLError
-from treemtl.core.layout import layout_space
-from treemtl.atomic import write_text_atomic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,19 +27,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def render(num_tasks: int, num_blocks: int, fmt: str) -> str:
-    """The whole output as one string: built per distinct partition, then joined once (fast)."""
-    space = layout_space(num_tasks, num_blocks)
+def lines(num_tasks: int, num_blocks: int, fmt: str) -> Iterator[str]:
+    """The output line by line (each with its newline), in id order, as the layouts are generated.
+
+    Nothing is kept but each distinct partition's text, so memory stays bounded at any size.
+    """
+    texts: dict[tuple[int, ...], str] = {}
     if fmt == "csv":
-        lines = ["id,layout"]
-        lines.extend(f'{i},"{text}"' if "," in text else f"{i},{text}"
-                     for i, text in enumerate(space.texts()))
+        yield "id,layout\n"
+        for index, chain in enumerate(iter_chains(num_tasks, num_blocks)):
+            text = "|".join([texts.get(p) or texts.setdefault(p, _partition_text(p, num_tasks)) for p in chain])
+            yield f'{index},"{text}"\n' if "," in text else f"{index},{text}\n"
     else:
-        part_json = [json.dumps([[t for t in range(m.bit_length()) if m >> t & 1] for m in p])
-                     for p in space.partitions]
-        lines = ['{"id": %d, "layout": [%s]}' % (i, ", ".join([part_json[k] for k in row]))
-                 for i, row in enumerate(space.chains.tolist())]
-    return "\n".join(lines) + "\n"
+        for index, chain in enumerate(iter_chains(num_tasks, num_blocks)):
+            parts = ", ".join([texts.get(p) or texts.setdefault(p, _partition_json(p)) for p in chain])
+            yield '{"id": %d, "layout": [%s]}\n' % (index, parts)
+
+
+def _partition_text(partition: tuple[int, ...], num_tasks: int) -> str:
+    """One block of the text form (``Layout.format``): tasks as digits, '.'-separated beyond 10 tasks."""
+    separator = "" if num_tasks <= 10 else "."
+    return ",".join(separator.join(str(t) for t in _tasks(mask)) for mask in partition)
+
+
+def _partition_json(partition: tuple[int, ...]) -> str:
+    return json.dumps([_tasks(mask) for mask in partition])
+
+
+def _tasks(mask: int) -> list[int]:
+    return [t for t in range(mask.bit_length()) if mask >> t & 1]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
         raise TreeMTLError(f"--tasks and --blocks must be >= 1, got {args.tasks} and {args.blocks}")
     if args.tasks > 8:
         raise TreeMTLError(f"--tasks {args.tasks}: enumerating more than 8 tasks is impractically large")
-    text = render(args.tasks, args.blocks, args.format)
+    output = lines(args.tasks, args.blocks, args.format)
     if args.out:
-        write_text_atomic(args.out, text)
+        write_lines_atomic(args.out, output)
     else:
-        sys.stdout.write(text)
+        sys.stdout.writelines(output)
         sys.stdout.flush()
     return 0

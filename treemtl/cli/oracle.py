@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     corr.add_argument("--results", required=True, help="results folder (single/, oracle/layouts/)")
     corr.add_argument("--sample", required=True, help="oracle/sample.csv written by `oracle sample`")
     corr.add_argument("--performance-table", required=True, help="performance_table.csv (the recommender's score)")
+    corr.add_argument("--table", default=None, help="two-task table of the performance table: adds the ranking "
+                      "under each task weighting (svde, equal, the config's priorities) side by side")
     corr.add_argument("--what-to-share", default=None, help="baselines/what_to_share.csv (adds the What-to-Share ranking)")
     corr.add_argument("--task-grouping", default=None, help="baselines/task_grouping.csv (adds the Task-Grouping ranking)")
     corr.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000; 0 = no intervals)")
@@ -104,6 +106,7 @@ def read_scores(path: str | Path, column: str = "score") -> dict[int, float]:
 def real_results(config: ExperimentConfig, results: str | Path, ids: Sequence[int], allow_missing: bool) -> tuple[dict[int, dict[int, float]], dict[int, dict[str, float]]]:
     """Per (layout, seed) real Δt and per-layout per-task Δ (mean over seeds) of the oracle runs."""
     from treemtl.core.relative_performance import overall_relative_performance
+    from treemtl.core.weighting import parse_weighting
     from treemtl.evaluation.oracle import oracle_runs, single_reference
     from treemtl.results_tree import ResultsTree
     from treemtl.training.tasks import task_directions
@@ -114,11 +117,13 @@ def real_results(config: ExperimentConfig, results: str | Path, ids: Sequence[in
     per_seed: dict[int, dict[int, float]] = {}
     per_task: dict[int, dict[str, float]] = {}
     directions = task_directions(config.tasks, config)
+    priorities = parse_weighting(config.estimator.weights).delta_weights(config.tasks)
     for layout, seeds in runs.items():
         tasks_sum: dict[str, list[float]] = {}
         for seed, metrics in seeds.items():
             source = str(tree.oracle_metrics(layout, seed))
-            total, by_task = overall_relative_performance(config.tasks, metrics, reference, directions, source)
+            total, by_task = overall_relative_performance(config.tasks, metrics, reference, directions, source,
+                                                          weights=priorities)
             per_seed.setdefault(layout, {})[seed] = total
             for task, delta in by_task.items():
                 tasks_sum.setdefault(task, []).append(delta.percent)
@@ -136,18 +141,9 @@ def evaluate_ranking(
     top_k: int,
 ) -> dict[str, Any]:
     """Correlations and regret of one method's scores on the oracle layouts it scores."""
-    from treemtl.evaluation.oracle import correlation_report, regret_report
+    from treemtl.evaluation.weighting_comparison import ranking_quality
 
-    ids = sorted(i for i in real if i in scores)
-    predicted = [scores[i] for i in ids]
-    truth = [real[i] for i in ids]
-    feasible = {b: [bool(mask[i]) for i in ids] for b, mask in masks.items()}
-    return {
-        "method": name,
-        "layouts": len(ids),
-        "correlation": correlation_report(predicted, truth, resamples=resamples, seed=seed),
-        "regret": regret_report(ids, predicted, truth, feasible, k=top_k),
-    }
+    return {"method": name, **ranking_quality(scores, real, masks, resamples, seed, top_k)}
 
 
 def run_correlate(args: argparse.Namespace) -> int:
@@ -178,6 +174,17 @@ def run_correlate(args: argparse.Namespace) -> int:
         name: evaluate_ranking(name, scores, real, masks, args.resamples, config.seed, args.top_k)
         for name, scores in methods.items()
     }
+    weightings = None
+    if args.table:
+        from treemtl.core.estimator import load_two_task_table
+        from treemtl.core.weighting import compared_weightings, parse_weighting
+        from treemtl.evaluation.weighting_comparison import compare_weightings
+
+        two_task = load_two_task_table(args.table, config.tasks, config.backbone.blocks)
+        estimates = table[[f"est_{task}" for task in config.tasks]].to_numpy(dtype=np.float64)
+        weightings = compare_weightings(two_task, estimates, real, masks,
+                                        compared_weightings(parse_weighting(config.estimator.weights)),
+                                        args.resamples, config.seed, args.top_k)
     spread = seed_spread(per_seed)
     trained = sorted(real)
     agreement = per_task_agreement(
@@ -217,9 +224,12 @@ def run_correlate(args: argparse.Namespace) -> int:
             "max_std_id": spread.max_std_id,
         },
         "methods": evaluations,
+        "weighting": config.estimator.weights,  # of "ours", and the priorities of the real Δt
         "per_task": agreement,
         "points": points,
     }
+    if weightings is not None:
+        report["weightings"] = weightings
     write_json_atomic(args.out, report)
     if args.scatter:
         from treemtl.evaluation.report.comparison import scatter_plot
@@ -236,6 +246,9 @@ def run_correlate(args: argparse.Namespace) -> int:
     ours = evaluations["ours"]["correlation"]
     summary = ", ".join(f"{m} {ours[m]['value']:.3f}" if ours[m]["value"] is not None else f"{m} n/a" for m in ours)
     print(f"oracle: {len(real)} layouts; ours: {summary} -> {args.out}")
+    for name, entry in (weightings or {}).items():
+        pearson = entry["correlation"]["pearson"]["value"]
+        print(f"  weighting {name}: Pearson {'n/a' if pearson is None else f'{pearson:.3f}'}")
     for task, values in agreement.items():
         pearson = values["pearson"]
         print(f"  {task}: estimate vs real Δ, Pearson {'n/a' if pearson is None else f'{pearson:.3f}'}")

@@ -8,6 +8,7 @@ import sys
 
 import pandas as pd
 
+from treemtl.core.best_layouts import METHODS, SEARCH_ABOVE, recommend_layouts
 from treemtl.core.cost import BlockProfile, Budget, LayoutCosts, parse_budget
 from treemtl.errors import TreeMTLError
 from treemtl.core.estimator import TwoTaskTable, load_two_task_table
@@ -16,10 +17,10 @@ from treemtl.core.recommend import (
     costs_of,
     load_performance_lookup,
     load_performance_table,
-    performance_table,
     task_columns,
     top_k,
 )
+from treemtl.core.search import SearchLimits
 
 
 def add_table_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -64,16 +65,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="top-k tree layouts within a computation budget",
         description="Print the best layouts within a budget: looked up in a stored performance table "
         "(--performance-table, from `treemtl performance-table`; its .npz answers in milliseconds), or "
-        "estimated for every layout from a two-task table (--table/--blocks). "
+        "from a two-task table (--table/--blocks): every layout scored while the space has at most "
+        f"{SEARCH_ABOVE:,} layouts, an exact branch-and-bound search beyond (--method). "
         "--budget: N or Nmodels (FLOPs of N backbones), Nflops, Nparams, or N%% (of T independent "
         "backbones' FLOPs). Without --profile/--block-flops every block costs the same.",
     )
     parser.add_argument("--performance-table", default=None, metavar="FILE",
                         help="stored performance table: performance_table.npz (fast) or performance_table.csv")
     add_table_arguments(parser, required=False)
+    from treemtl.cli.weights import add_weighting_argument
+
+    add_weighting_argument(parser, default=None)
     parser.add_argument("--budget", default=None, help="e.g. 2, 1.5models, 1.5e9flops, 3e6params, 60%%")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--format", choices=("json", "csv", "table"), default="table")
+    parser.add_argument("--weights", default=None, help="with --table: weights.json from `treemtl weights`")
+    parser.add_argument("--method", choices=METHODS, default="auto",
+                        help="with --table: score every layout (table), search exactly (search), or search "
+                        f"only beyond {SEARCH_ABOVE:,} layouts (auto, the default); both give the same answer")
+    limits = SearchLimits()
+    parser.add_argument("--max-nodes", type=int, default=limits.max_nodes,
+                        help="exact search: stop (saying how far it got) after this many nodes")
+    parser.add_argument("--max-seconds", type=float, default=limits.max_seconds,
+                        help="exact search: stop (saying how far it got) after this many seconds")
     parser.set_defaults(func=run)
 
 
@@ -98,11 +112,15 @@ def format_table(frame: pd.DataFrame) -> str:
 
 
 def best_layouts(args: argparse.Namespace, budget: Budget | None) -> tuple[pd.DataFrame, LayoutCosts]:
-    """Top-k rows and every layout's cost: a lookup in the stored table, or the table estimated anew."""
+    """Top-k rows and the cheapest layouts' costs: a stored table's lookup, or scored or searched anew."""
     if args.performance_table is not None:
-        if args.table is not None or args.profile or args.block_flops or args.block_params:
-            raise TreeMTLError("--performance-table already holds estimates and costs; "
-                               "give it without --table/--profile/--block-flops/--block-params")
+        if args.weighting is not None:
+            raise TreeMTLError("--weighting: the stored performance table's score already holds its task weights; "
+                               "give --weighting with --table, or to `treemtl performance-table`")
+        if (args.table is not None or args.profile or args.block_flops or args.block_params or args.weights
+                or args.method != "auto"):
+            raise TreeMTLError("--performance-table already holds estimates and costs; give it without "
+                               "--table/--profile/--block-flops/--block-params/--weights/--method")
         if args.performance_table.endswith(".npz"):
             lookup = load_performance_lookup(args.performance_table)
             return lookup.top_k(args.top_k, budget), lookup.costs
@@ -110,8 +128,21 @@ def best_layouts(args: argparse.Namespace, budget: Budget | None) -> tuple[pd.Da
     elif args.table is None or args.blocks is None:
         raise TreeMTLError("give --performance-table FILE, or --table FILE with --blocks B")
     else:
+        if args.max_nodes < 1 or not args.max_seconds > 0:
+            raise TreeMTLError(f"--max-nodes and --max-seconds must be > 0, got {args.max_nodes} and "
+                               f"{args.max_seconds}")
         table, profile = load_inputs(args)
-        frame = performance_table(table, profile)
+        if args.weights is not None:
+            from treemtl.cli.performance_table import read_weights  # that module builds on this one
+
+            weights = read_weights(args.weights, table.tasks, args.weighting)
+        else:
+            from treemtl.core.weighting import parse_weighting
+
+            weights = parse_weighting(args.weighting or "svde").weights(table)
+        found = recommend_layouts(table, args.top_k, budget, profile, weights, args.method,
+                                  limits=SearchLimits(args.max_nodes, args.max_seconds))
+        return found.rows, found.cheapest
     return top_k(frame, args.top_k, budget), costs_of(frame)
 
 

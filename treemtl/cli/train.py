@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output folder (metrics.json, model.pt, train.log)")
     parser.add_argument("--seed", type=seed, default=None, help="seed, 0..2**32-1 (default: the config's seed)")
     parser.add_argument("--iters", type=int, default=None, help="iterations (default: train.iters of the config)")
+    parser.add_argument("--init", default=None, metavar="MODEL_PT",
+                        help="start from this trained model.pt of the same tasks (each block copy takes the copy "
+                        "holding its first task, heads by task) instead of random weights")
     parser.add_argument("--device", default="auto", help="auto (CUDA if visible), cpu or cuda[:N]")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
     parser.add_argument("--reference", action="append", default=[], metavar="METRICS_JSON",
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise TreeMTLError(f"--threads: expected a positive integer, got {args.threads}")
     result = train(config, tasks, layout, args.out, seed=args.seed, iters=args.iters, device=args.device,
-                   threads=args.threads, reference=read_reference(args.reference))
+                   threads=args.threads, reference=read_reference(args.reference), init=args.init)
     summary = result.summary
     print(f"{args.out}: {summary['iterations']} iterations, {summary['wall_time_s']:.1f} s, "
           f"{summary['images_per_s']:.0f} images/s on {summary['device']}")

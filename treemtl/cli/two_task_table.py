@@ -29,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--blocks", type=int, required=True, help="number of blocks B")
     parser.add_argument("--repeat-seeds", default="", help="comma-separated extra seeds whose runs "
                         "(<model folder>/seed<s>/metrics.json) are averaged with the main run")
+    parser.add_argument("--branches", default="", help="comma-separated branch points trained per pair, including "
+                        "BLOCKS (default: every one); Δ at the others is interpolated along the branch axis")
+    parser.add_argument("--repeat-for", choices=("all", "singles"), default="all",
+                        help="runs the repeat seeds repeat: singles and pairs (all, default) or the singles only")
     parser.add_argument("--out", required=True, help="CSV to write (atomically)")
     parser.set_defaults(func=run)
 
@@ -44,26 +48,33 @@ def run(args: argparse.Namespace) -> int:
         repeat_seeds = [int(seed) for seed in args.repeat_seeds.split(",") if seed.strip()]
     except ValueError:
         raise TreeMTLError(f"--repeat-seeds: expected comma-separated integers, got {args.repeat_seeds!r}") from None
-    results = args.results if args.metrics is None else results_of(args.metrics, tasks, args.blocks, repeat_seeds)
+    try:
+        branches = [int(k) for k in args.branches.split(",") if k.strip()] or None
+    except ValueError:
+        raise TreeMTLError(f"--branches: expected comma-separated integers, got {args.branches!r}") from None
+    repeat_pairs = args.repeat_for == "all"
+    results = args.results if args.metrics is None else results_of(args.metrics, tasks, args.blocks, repeat_seeds,
+                                                                   branches, repeat_pairs)
     config = None
     if args.config is not None:
         from treemtl.training.config import load_config
 
         config = load_config(args.config)
-    table = build_two_task_table(results, tasks, args.blocks, repeat_seeds, config)
+    table = build_two_task_table(results, tasks, args.blocks, repeat_seeds, config, branches, repeat_pairs)
     write_csv(table, args.out)
     print(f"{args.out}: {len(table)} rows ({len(tasks)} tasks, {args.blocks} blocks)")
     return 0
 
 
-def results_of(files: Sequence[str], tasks: Sequence[str], num_blocks: int, repeat_seeds: Sequence[int]) -> Path:
+def results_of(files: Sequence[str], tasks: Sequence[str], num_blocks: int, repeat_seeds: Sequence[int],
+               branches: Sequence[int] | None = None, repeat_pairs: bool = True) -> Path:
     """The results folder of ``--metrics``, checked to hold exactly the runs the table reads."""
     trees = {ResultsTree.of_training_run(path) for path in files}
     if len(trees) != 1:
         raise TreeMTLError(f"--metrics: files from {len(trees)} results folders "
                            f"({', '.join(sorted(str(t.root) for t in trees))}); expected one")
     tree = trees.pop()
-    needed = tree.two_task_metrics(tasks, num_blocks, repeat_seeds)
+    needed = tree.two_task_metrics(tasks, num_blocks, repeat_seeds, branches, repeat_pairs)
     given = {Path(path) for path in files}
     missing = [str(path) for path in needed if path not in given]
     if missing:

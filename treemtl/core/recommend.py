@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,34 @@ def performance_table(
                    flops_pct=costs.flops_pct, params_pct=costs.params_pct)
     frame = pd.DataFrame(columns)
     _set_attrs(frame, table.num_tasks, table.num_blocks, costs.backbone_flops, costs.backbone_params)
+    return frame
+
+
+def performance_rows(
+    table: TwoTaskTable,
+    layouts: Sequence[Layout],
+    ids: Sequence[int] | np.ndarray,
+    profile: BlockProfile | None = None,
+    weights: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The performance table's rows of ``layouts`` (in that order, with ``ids``), by the table's own code.
+
+    What the search and the sampled score landscape use where the whole table is too large.
+    """
+    index: dict[tuple[int, ...], int] = {}
+    chains = []
+    for layout in layouts:
+        chain = []
+        for block in layout.blocks:
+            masks = tuple(sum(1 << t for t in group) for group in block)
+            chain.append(index.setdefault(masks, len(index)))
+        chains.append(chain)
+    array = np.asarray(chains, dtype=np.int32).reshape(len(layouts), table.num_blocks)
+    space = StoredLayoutSpace(table.num_tasks, table.num_blocks, tuple(index), array,
+                              tuple(layout.format() for layout in layouts))
+    frame = performance_table(table, profile, weights, space=space)
+    ids = list(ids)
+    frame["id"] = np.asarray(ids, dtype=np.int64) if all(0 <= i < 2**63 for i in ids) else pd.Series(ids, dtype=object)
     return frame
 
 

@@ -76,8 +76,13 @@ def overall_relative_performance(
     reference: Metrics,
     directions: Directions,
     source: str = "",
+    weights: Mapping[str, float] | None = None,
 ) -> tuple[float, dict[str, Delta]]:
-    """Δt (mean over ``tasks`` of their Δ, in %) and each task's :class:`Delta`."""
+    """Δt (mean over ``tasks`` of their Δ, in %) and each task's :class:`Delta`.
+
+    ``weights`` (task -> weight, summing to 1: a user's task priorities) makes Δt their weighted
+    sum instead of the plain mean.
+    """
     where = f"{source}: " if source else ""
     per_task: dict[str, Delta] = {}
     for task in tasks:
@@ -88,7 +93,9 @@ def overall_relative_performance(
         per_task[task] = relative_performance(task, metrics[task], reference[task], directions[task], source)
     if not per_task:
         raise TreeMTLError(f"{where}no tasks to compute the overall relative performance of")
-    return float(np.mean([d.percent for d in per_task.values()])), per_task
+    if weights is None:
+        return float(np.mean([d.percent for d in per_task.values()])), per_task
+    return float(sum(weights[task] * delta.percent for task, delta in per_task.items())), per_task
 
 
 def skipped_note(task: str, delta: Delta, source: str = "") -> str:

@@ -18,7 +18,7 @@ computes for a few multipliers λ around the best one for the whole space; the c
 first and the k-th best score found so far is the pruning threshold.
 
 Scores and costs of the answer come from the performance table's own code
-(:func:`treemtl.core.recommend.performance_table` over the found layouts) and its budget check,
+(:func:`treemtl.core.recommend.performance_rows` of the found layouts) and its budget check,
 so they agree with the table; layout ids are the paper's ids (:func:`treemtl.core.layout.layout_id`).
 """
 
@@ -37,7 +37,7 @@ import pandas as pd
 from treemtl.core.cost import BlockProfile, Budget, LayoutCosts, layout_costs
 from treemtl.core.estimator import TwoTaskTable, task_weights
 from treemtl.core.layout import Layout, count_chains, layout_id
-from treemtl.core.recommend import StoredLayoutSpace, costs_of, performance_table
+from treemtl.core.recommend import costs_of, performance_rows
 from treemtl.errors import TreeMTLError
 
 #: The subset tables hold 3^T/2 (subset, part) pairs: 2.4 million at T=14.
@@ -453,22 +453,6 @@ class _Run:
 
 
 # --------------------------------------------------------------------------- the answer
-def _rows(table: TwoTaskTable, profile: BlockProfile, weights: np.ndarray, layouts: list[Layout]) -> pd.DataFrame:
-    """Performance-table rows of ``layouts`` (in that order), computed by the table's own code."""
-    index: dict[tuple[int, ...], int] = {}
-    chains = []
-    for layout in layouts:
-        chain = []
-        for block in layout.blocks:
-            masks = tuple(sum(1 << t for t in group) for group in block)
-            chain.append(index.setdefault(masks, len(index)))
-        chains.append(chain)
-    array = np.asarray(chains, dtype=np.int32).reshape(len(layouts), table.num_blocks)
-    space = StoredLayoutSpace(table.num_tasks, table.num_blocks, tuple(index), array,
-                              tuple(layout.format() for layout in layouts))
-    return performance_table(table, profile, weights, space=space)
-
-
 def _answer(table: TwoTaskTable, profile: BlockProfile, weights: np.ndarray, budget: Budget | None, k: int,
             leaves: list[_Leaf]) -> tuple[pd.DataFrame, tuple[Layout, ...]]:
     """Score the candidate layouts as the table does, keep those within budget, rank, take k."""
@@ -476,7 +460,7 @@ def _answer(table: TwoTaskTable, profile: BlockProfile, weights: np.ndarray, bud
                for leaf in leaves]
     if not layouts:
         return _no_rows(table, profile, weights), ()
-    frame = _rows(table, profile, weights, layouts)
+    frame = performance_rows(table, layouts, np.arange(len(layouts)), profile, weights)
     frame["position"] = np.arange(len(frame))
     if budget is not None:
         frame = frame[budget.mask(costs_of(frame))]
@@ -498,7 +482,8 @@ def _tasks(mask: int) -> tuple[int, ...]:
 
 def _no_rows(table: TwoTaskTable, profile: BlockProfile, weights: np.ndarray) -> pd.DataFrame:
     """The table's columns (and attrs) without rows: the answer when nothing fits the budget."""
-    return _rows(table, profile, weights, [Layout.all_shared(table.num_tasks, table.num_blocks)]).iloc[:0]
+    return performance_rows(table, [Layout.all_shared(table.num_tasks, table.num_blocks)], [0], profile,
+                            weights).iloc[:0]
 
 
 def _tie_tolerance(score: np.ndarray) -> float:

@@ -1,6 +1,7 @@
 """Named CNN backbones (feature extractors) the branching point detector can split.
 
-Every backbone is built without downloading anything; ``weights`` loads a local checkpoint.
+Every backbone is built without downloading anything; ``weights`` loads a local checkpoint, or
+with ``imagenet`` torchvision's ImageNet file from its cache (:func:`imagenet_file`).
 A backbone may carry two hints for the coarse grouping in :mod:`treemtl.nets.detect`:
 
 - ``treemtl_stages``: one tuple of module-path prefixes per natural stage (e.g. ResNet's stem,
@@ -35,7 +36,21 @@ RESNET_STAGES: tuple[tuple[str, ...], ...] = (
 # Children of torchvision classifiers that belong to the classifier, not the feature extractor.
 _CLASSIFIER_PARTS = frozenset({"avgpool", "fc", "classifier", "dropout", "AuxLogits", "aux1", "aux2", "head"})
 
-NAMED_BACKBONES: tuple[str, ...] = ("small_cnn", "deeplab_resnet34", "mobilenet_v2")
+#: MobileNetV2's five blocks in the paper (section 4.1): groups of whole inverted-residual blocks
+#: ``features.N`` of similar FLOPs, as the authors fixed them by hand (their fine blocks 0-6, 7-17,
+#: 18-22, 23-30, 31): the stem and the 16- and 24-channel blocks; the 32- and 64-channel blocks; the
+#: 96-channel blocks; the 160- and 320-channel blocks; the final 1x1 convolution.
+MOBILENET_V2_PAPER_STAGES: tuple[tuple[str, ...], ...] = (
+    tuple(f"features.{i}" for i in range(0, 4)),
+    tuple(f"features.{i}" for i in range(4, 11)),
+    tuple(f"features.{i}" for i in range(11, 14)),
+    tuple(f"features.{i}" for i in range(14, 18)),
+    ("features.18",),
+)
+
+NAMED_BACKBONES: tuple[str, ...] = ("small_cnn", "deeplab_resnet34", "mobilenet_v2", "mobilenet_v2_paper")
+#: ``backbone.weights`` value that selects torchvision's ImageNet weights from its local cache.
+IMAGENET = "imagenet"
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
@@ -104,6 +119,13 @@ def mobilenet_v2() -> nn.Sequential:
     return features
 
 
+def mobilenet_v2_paper() -> nn.Sequential:
+    """MobileNetV2 ``features`` cut into the paper's five blocks (:data:`MOBILENET_V2_PAPER_STAGES`)."""
+    features = mobilenet_v2()
+    setattr(features, STAGES_ATTR, MOBILENET_V2_PAPER_STAGES)
+    return features
+
+
 def torchvision_features(name: str) -> nn.Sequential:
     """Feature-extractor part of any torchvision classification CNN (classifier parts dropped).
 
@@ -137,7 +159,51 @@ _BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "small_cnn": small_cnn,
     "deeplab_resnet34": deeplab_resnet34,
     "mobilenet_v2": mobilenet_v2,
+    "mobilenet_v2_paper": mobilenet_v2_paper,
 }
+
+#: The torchvision model whose ImageNet weights initialise each named backbone (version 1: the
+#: weights the paper's generation of MTL work started from).
+_IMAGENET_MODELS: dict[str, str] = {
+    "deeplab_resnet34": "resnet34",
+    "mobilenet_v2": "mobilenet_v2",
+    "mobilenet_v2_paper": "mobilenet_v2",
+}
+
+
+def imagenet_file(name: str) -> tuple[Path, str]:
+    """(where torchvision caches the ImageNet weights of backbone ``name``, their download URL).
+
+    Named backbones use the weights' first ImageNet version, ``torchvision:<model>`` its default.
+    Nothing is downloaded; the file is read from ``$TORCH_HOME/hub/checkpoints`` like torchvision does.
+    """
+    if name in _IMAGENET_MODELS:
+        weights = torchvision.models.get_model_weights(_IMAGENET_MODELS[name]).IMAGENET1K_V1
+    elif name.startswith("torchvision:"):
+        try:
+            weights = torchvision.models.get_model_weights(name.split(":", 1)[1]).DEFAULT
+        except (ValueError, KeyError):
+            raise TreeMTLError(f"backbone.weights: imagenet: torchvision has no ImageNet weights for {name!r}") from None
+    else:
+        raise TreeMTLError(
+            f"backbone.weights: imagenet: no ImageNet weights for backbone {name!r}; "
+            f"expected one of {', '.join(_IMAGENET_MODELS)} or torchvision:<model>, or a local state_dict file"
+        )
+    url = str(weights.url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1], url
+
+
+def _weights_file(name: str, weights: str) -> Path:
+    """The state_dict file ``backbone.weights`` names for backbone ``name``; it must exist."""
+    if weights != IMAGENET:
+        return Path(weights)
+    path, url = imagenet_file(name)
+    if not path.is_file():
+        raise TreeMTLError(
+            f"backbone.weights: imagenet: {path} not found (torchvision's ImageNet weights of {name}); "
+            f"download {url} to that file (or set TORCH_HOME), or set backbone.weights to a local state_dict"
+        )
+    return path
 
 
 def build_backbone(name: str, weights: str | None = None) -> nn.Module:
@@ -154,7 +220,7 @@ def build_backbone(name: str, weights: str | None = None) -> nn.Module:
             "'torchvision:<model name>' or 'module.path:callable'"
         )
     if weights is not None:
-        load_weights(model, weights)
+        load_weights(model, _weights_file(name, weights))
     return model
 
 

@@ -47,6 +47,15 @@ class SyntheticDataConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Random train-split augmentation (treemtl.training.data.augment); the defaults change nothing."""
+
+    scale: tuple[float, ...] | None
+    flip: bool
+    crop: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Which dataset to read and where; ``options`` are the keys the dataset declares."""
 
@@ -54,6 +63,7 @@ class DataConfig:
     root: str | None
     synthetic: SyntheticDataConfig
     options: dict[str, Any]
+    augment: AugmentConfig
 
 
 @dataclass(frozen=True)
@@ -86,14 +96,42 @@ class TrainConfig:
     loss_weights: dict[str, float]
     amp: str
     workers: int
+    adam_betas: tuple[float, ...]
+    shared_init: bool
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How trained models are measured: ``standard`` metrics or ``task_loss`` (treemtl.training.tasks)."""
+
+    protocol: str
 
 
 @dataclass(frozen=True)
 class RecommendConfig:
-    """Budgets in backbone models' worth of FLOPs, and how many layouts to keep per budget."""
+    """Budgets in backbone models' worth of FLOPs, how many layouts to keep per budget, and the
+    space size (layouts) beyond which the recommendation is searched instead of tabulated."""
 
     budgets: tuple[float, ...]
     top_k: int
+    search_above: int
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """How the score weighs tasks: ``svde``, ``equal`` or ``{task: priority}`` (see treemtl.core.weighting)."""
+
+    weights: str | dict[str, float]
+
+
+@dataclass(frozen=True)
+class PairsConfig:
+    """How the two-task table is measured (strategy, fraction of iterations, branch subset, repeats)."""
+
+    strategy: str
+    fraction: float
+    branches: tuple[int, ...] | None
+    repeat_seeds_for: str
 
 
 @dataclass(frozen=True)
@@ -162,7 +200,10 @@ class ExperimentConfig:
     backbone: BackboneConfig
     head: str
     train: TrainConfig
+    eval: EvalConfig
     recommend: RecommendConfig
+    estimator: EstimatorConfig
+    pairs: PairsConfig
     oracle: OracleConfig
     baselines: BaselinesConfig
     #: What each of ``tasks`` is, in the same order: built-in, declared by type, or a plugin. Not a
@@ -390,8 +431,11 @@ def _convert(hint: Any, value: Any) -> Any:
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union):  # `X | None`
-        return None if value is None else _convert(next(a for a in args if a is not type(None)), value)
+    if origin in (types.UnionType, typing.Union):  # `X | None`, or `str | dict[...]`: the member the value is
+        if value is None:
+            return None
+        members = [a for a in args if a is not type(None)]
+        return _convert(next((a for a in members if isinstance(value, typing.get_origin(a) or a)), members[0]), value)
     if origin is tuple:
         return tuple(_convert(args[0], item) for item in value)
     if origin is dict and args[1] is not Any:
@@ -440,6 +484,19 @@ def _check(config: ExperimentConfig, source: str) -> None:
                 f"expected coarse boundaries between 1 and blocks-1 = {config.backbone.blocks - 1}, "
                 f"got {list(config.backbone.remove_branch_points)}",
             )
+    if isinstance(config.estimator.weights, dict):
+        from treemtl.core.weighting import parse_weighting
+
+        try:
+            parse_weighting(config.estimator.weights, "priorities").normalised(config.tasks)
+        except TreeMTLError as error:
+            raise fail("estimator.weights", str(error)) from None
+    if config.pairs.branches is not None and config.backbone.blocks not in config.pairs.branches:
+        raise fail("pairs.branches", f"expected branch points in 1..{config.backbone.blocks} including "
+                                     f"{config.backbone.blocks} (all shared), got {list(config.pairs.branches)}")
+    if config.pairs.branches is not None and max(config.pairs.branches) > config.backbone.blocks:
+        raise fail("pairs.branches", f"expected branch points in 1..{config.backbone.blocks}, "
+                                     f"got {list(config.pairs.branches)}")
     labels: dict[str, float] = {}
     for budget in config.recommend.budgets:
         label = f"{budget:g}"  # the workflow's name of the budget (recommend/<label>.csv)

@@ -192,6 +192,21 @@ for _entry in (
 ):
     register_task(_entry)
 
+#: The five Taskonomy tasks of the paper: what Tiny-Taskonomy and the folder dataset know by name.
+PAPER_TASKS: tuple[str, ...] = task_names()
+
+# Tasks only the synthetic renderer provides: it knows each pixel's surface, material and light
+# (how each is computed: treemtl.training.data.synthetic).
+for _entry in (
+    TaskEntry("edge_occlusion", "heatmap"),
+    TaskEntry("reshading", "regression"),
+    TaskEntry("reflectance", "regression"),
+    TaskEntry("mean_curvature", "regression"),
+    TaskEntry("object_count", "image_regression"),
+    TaskEntry("sphere_visible", "classification", classes=2),
+):
+    register_task(_entry)
+
 _RESIZE = "[H, W] to resize to (default: the files' size)"
 _NUM_CLASSES = "segmentation classes; labels must be below it"
 
@@ -226,7 +241,7 @@ register_dataset(
 register_dataset(
     DatasetEntry(
         "taskonomy",
-        task_names(),
+        PAPER_TASKS,
         _data.open_taskonomy,
         {
             "train_buildings": "train building names, or a text file of them",
@@ -243,7 +258,7 @@ register_dataset(
 register_dataset(
     DatasetEntry(
         "folder",
-        task_names(),
+        PAPER_TASKS,
         _data.open_folder,
         {
             "resize": _RESIZE + "; required when the images differ in size",

@@ -30,15 +30,19 @@ class EpochBatchSampler(Sampler[list[int]]):
     Every epoch has the same number of full batches (the remainder is dropped, as usual for
     iteration-based training), so global batch ``k`` is batch ``k % per_epoch`` of epoch
     ``k // per_epoch``. A dataset smaller than one batch yields all of it per batch.
+
+    ``keyed``: item ``i`` of epoch ``e`` is yielded as the draw key ``e * num_items + i``, for
+    datasets whose random augmentation is a function of the key (their ``keyed_draws``).
     """
 
-    def __init__(self, num_items: int, batch_size: int, seed: int, start: int = 0) -> None:
+    def __init__(self, num_items: int, batch_size: int, seed: int, start: int = 0, keyed: bool = False) -> None:
         if num_items < 1:
             raise TreeMTLError("the training split is empty")
         self.num_items = num_items
         self.batch_size = min(batch_size, num_items)
         self.seed = seed
         self.start = start
+        self.keyed = keyed
 
     @property
     def batches_per_epoch(self) -> int:
@@ -57,5 +61,6 @@ class EpochBatchSampler(Sampler[list[int]]):
             if new_epoch != epoch:
                 epoch = new_epoch
                 order = epoch_order(self.num_items, self.seed, epoch)
-            yield order[index * self.batch_size : (index + 1) * self.batch_size].tolist()
+            batch_items = order[index * self.batch_size : (index + 1) * self.batch_size]
+            yield (batch_items + epoch * self.num_items if self.keyed else batch_items).tolist()
             batch += 1

@@ -42,10 +42,15 @@ DEPTH_THRESHOLDS: tuple[float, ...] = (1.25, 1.25**2, 1.25**3)
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A metric's name and whether larger values are better (decides the sign of Δ)."""
+    """A metric's name and whether larger values are better (decides the sign of Δ).
+
+    ``in_delta`` False: the metric is measured and reported but left out of Δ (the standard
+    metrics under the ``task_loss`` protocol).
+    """
 
     name: str
     higher_is_better: bool
+    in_delta: bool = True
 
     @property
     def direction(self) -> str:
@@ -106,8 +111,9 @@ class TaskSpec:
 
     @property
     def directions(self) -> dict[str, bool]:
-        """Metric name -> higher is better: what :mod:`treemtl.core.relative_performance` needs."""
-        return {spec.name: spec.higher_is_better for spec in self.metrics}
+        """Metric name -> higher is better for the metrics Δ averages: what
+        :mod:`treemtl.core.relative_performance` needs."""
+        return {spec.name: spec.higher_is_better for spec in self.metrics if spec.in_delta}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -448,10 +454,110 @@ TASK_TYPES: dict[str, Callable[[str, int | None], TaskSpec]] = {
 }
 
 
+# ----------------------------------------------------------------------------------------------
+# the task_loss protocol (paper 4.1: Taskonomy's tasks are "directly evaluated by the task-specific
+# loss"; the Abs. columns of its Tables 2, 4, 6, 9, 10, 13 and the Δ beside them)
+
+STANDARD = "standard"
+TASK_LOSS = "task_loss"
+
+#: Per-element evaluation loss: (values, valid) of the same shape; the metric is the mean of the
+#: valid values over the whole split.
+ElementLoss = Callable[[Tensor, Tensor, "Tensor | None"], tuple[Tensor, Tensor]]
+
+
+def _cross_entropy_elements(prediction: Tensor, target: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    target = target.long().reshape(prediction.shape[:1] + prediction.shape[2:])
+    valid = _valid(mask, target) & (target != IGNORE_LABEL)
+    values = F.cross_entropy(prediction.float(), torch.where(valid, target, torch.zeros_like(target)), reduction="none")
+    return values, valid
+
+
+def _cosine_elements(prediction: Tensor, target: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    cosine = (F.normalize(prediction.float(), dim=1) * target.float()).sum(dim=1)
+    return cosine, _normal_valid(target, mask)
+
+
+def _depth_l1_elements(prediction: Tensor, target: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    return (prediction.float() - target.float()).abs(), _depth_valid(target, mask)
+
+
+def _l1_elements(prediction: Tensor, target: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    return (prediction.float() - target.float()).abs(), _valid(mask, target)
+
+
+def _regression_l1_elements(prediction: Tensor, target: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    return (prediction.float() - target.float()).abs(), regression_valid(target, mask)
+
+
+#: Task type -> its evaluation-loss metric (named after the loss; cosine similarity, not
+#: 1 - cosine, as the paper prints it) and how it is computed per element, as its training loss is.
+TASK_LOSS_METRICS: dict[str, tuple[MetricSpec, ElementLoss]] = {
+    "segmentation": (MetricSpec("cross_entropy", False), _cross_entropy_elements),
+    "classification": (MetricSpec("cross_entropy", False), _cross_entropy_elements),
+    "normals": (MetricSpec("cosine_similarity", True), _cosine_elements),
+    "depth": (MetricSpec("l1", False), _depth_l1_elements),
+    "heatmap": (MetricSpec("l1", False), _l1_elements),
+    "regression": (MetricSpec("l1", False), _regression_l1_elements),
+    "image_regression": (MetricSpec("l1", False), _regression_l1_elements),
+}
+#: A plugin task's evaluation loss is its own loss function, averaged over images.
+PLUGIN_LOSS_METRIC = MetricSpec("loss", False)
+
+
+class TaskLossAccumulator:
+    """The evaluation loss over the whole split (element-weighted mean of the valid elements, or
+    image-weighted mean of a plugin's batch losses) next to the task's standard metrics."""
+
+    def __init__(self, task: str, metric: str, inner: MetricAccumulator, elements: ElementLoss | None,
+                 loss: LossFn) -> None:
+        self.task, self.metric, self.inner = task, metric, inner
+        self.elements, self.loss = elements, loss
+        self.total = 0.0
+        self.count = 0
+
+    def update(self, prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> None:
+        self.inner.update(prediction, target, mask)
+        prediction = prediction.detach()
+        if self.elements is None:
+            images = int(prediction.shape[0])
+            self.total += float(self.loss(prediction, target, mask)) * images
+            self.count += images
+            return
+        values, valid = self.elements(prediction, target, mask)
+        self.count += int(valid.sum())
+        self.total += float(torch.where(valid, values.double(), torch.zeros_like(values, dtype=torch.float64)).sum())
+
+    def compute(self) -> dict[str, float]:
+        if self.count == 0:
+            raise TreeMTLError(f"{self.task}: nothing valid to measure {self.metric} on in the evaluation split")
+        return {self.metric: self.total / self.count, **self.inner.compute()}
+
+
+def task_loss_spec(spec: TaskSpec, type_name: str) -> TaskSpec:
+    """``spec`` measured by its evaluation loss (the only metric of Δ); its standard metrics stay
+    measured and reported beside it."""
+    metric, elements = TASK_LOSS_METRICS.get(type_name, (PLUGIN_LOSS_METRIC, None))
+    if metric.name in spec.metric_names:
+        raise TreeMTLError(f"task {spec.name!r}: metric name {metric.name!r} is taken; the task_loss protocol adds it")
+    standard = spec.accumulator
+
+    def accumulator(num_classes: int) -> MetricAccumulator:
+        return TaskLossAccumulator(spec.name, metric.name, standard(num_classes), elements, spec.loss)
+
+    reported = tuple(replace(m, in_delta=False) for m in spec.metrics)
+    return replace(spec, metrics=(metric, *reported), accumulator=accumulator)
+
+
 def get_task(name: str, config: ExperimentConfig | None = None) -> TaskSpec:
-    """The spec of task ``name``: a task of ``config`` (built-in, declared by type or a plugin) or,
-    without a config, a built-in task; TreeMTLError for an unknown name or a failing plugin."""
-    return task_spec(config.task_entry(name) if config is not None else registry.task(name))
+    """The spec of task ``name``: a task of ``config`` (built-in, declared by type or a plugin),
+    measured by the config's ``eval.protocol``, or, without a config, a built-in task with its
+    standard metrics; TreeMTLError for an unknown name or a failing plugin."""
+    if config is None:
+        return task_spec(registry.task(name))
+    entry = config.task_entry(name)
+    spec = task_spec(entry)
+    return task_loss_spec(spec, entry.type) if config.eval.protocol == TASK_LOSS else spec
 
 
 def task_spec(entry: TaskEntry) -> TaskSpec:

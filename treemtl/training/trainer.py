@@ -128,13 +128,16 @@ class RunSpec:
     layout: str
     seed: int
     out: Path
+    #: The model.pt the weights start from (warm start), or None for a seeded random start.
+    init: Path | None = None
 
     @property
     def recipe(self) -> TrainConfig:
         return self.config.train
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"config": self.config.to_dict(), "tasks": list(self.tasks), "layout": self.layout, "seed": self.seed}
+        identity = {"config": self.config.to_dict(), "tasks": list(self.tasks), "layout": self.layout, "seed": self.seed}
+        return identity if self.init is None else {**identity, "init": str(self.init)}
 
 
 @dataclass(frozen=True)
@@ -196,14 +199,25 @@ def set_up(run: RunSpec, device: str, threads: int | None, train_set: Dataset[An
                  num_classes=int(getattr(train_set, "num_classes", 0)), objective=Objective.of(run.tasks, run.recipe, run.config))
 
 
-def tree_model_factory(config: ExperimentConfig, tasks: Sequence[str], layout: Layout | str) -> ModelFactory:
-    """``num_classes -> model``: the tree-structured network of ``layout`` on the config's backbone."""
+def tree_model_factory(config: ExperimentConfig, tasks: Sequence[str], layout: Layout | str,
+                       seed: int | None = None) -> ModelFactory:
+    """``num_classes -> model``: the tree-structured network of ``layout`` on the config's backbone;
+    with ``train.shared_init`` it starts from the experiment's initial network of ``seed``
+    (default ``config.seed``; :mod:`treemtl.training.shared_init`)."""
     from treemtl.core.layout import Layout
     from treemtl.nets.model import build_model
+    from treemtl.training.shared_init import start_from_initial_network
 
     layout_obj = Layout.parse(layout) if isinstance(layout, str) else layout
-    return lambda num_classes: build_model(config, head_channels(list(tasks), num_classes, config), layout_obj,
-                                           pooled_tasks(list(tasks), config))
+
+    def make(num_classes: int) -> nn.Module:
+        model = build_model(config, head_channels(list(tasks), num_classes, config), layout_obj,
+                            pooled_tasks(list(tasks), config))
+        if config.train.shared_init:
+            start_from_initial_network(model, config, num_classes, config.seed if seed is None else seed)
+        return model
+
+    return make
 
 
 def build_state(run: RunSpec, setup: Setup, make_model: ModelFactory, reference: Metrics | None) -> TrainingState:
@@ -217,7 +231,8 @@ def build_state(run: RunSpec, setup: Setup, make_model: ModelFactory, reference:
     model.train()
     optimizer = _make_optimizer(model, run.recipe)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=run.recipe.lr_step, gamma=run.recipe.lr_gamma)
-    sampler = EpochBatchSampler(len(setup.train_set), run.recipe.batch_size, run.seed)  # type: ignore[arg-type]
+    sampler = EpochBatchSampler(len(setup.train_set), run.recipe.batch_size, run.seed,  # type: ignore[arg-type]
+                                keyed=bool(getattr(setup.train_set, "keyed_draws", False)))
     return TrainingState(model=model, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
                          progress=Progress.start(list(run.tasks), reference))
 
@@ -226,7 +241,8 @@ def _make_optimizer(model: nn.Module, recipe: TrainConfig) -> torch.optim.Optimi
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                weight_decay=recipe.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=(recipe.adam_betas[0], recipe.adam_betas[1]),
+                            weight_decay=recipe.weight_decay)
 
 
 def train_step(state: TrainingState, batch: Mapping[str, Tensor], setup: Setup, run: RunSpec) -> tuple[dict[str, float], float]:
@@ -358,6 +374,7 @@ def train(
     val_set: Dataset[Any] | None = None,
     model_factory: ModelFactory | None = None,
     on_iteration: IterationCallback | None = None,
+    init: str | Path | None = None,
 ) -> TrainResult:
     """Train ``layout`` for ``tasks`` and write ``metrics.json``, ``model.pt``, ``train.log`` to ``out_dir``.
 
@@ -365,17 +382,24 @@ def train(
     ``treemtl.training.data.build_dataset``; ``model_factory(num_classes)`` defaults to
     ``treemtl.nets.model.build_model``. ``on_iteration(k)`` runs after iteration ``k`` (and its
     evaluation/snapshot) — a hook for progress reporting or for simulating a kill in tests.
+    ``init`` (a ``model.pt`` of the same tasks) warm-starts the weights (:mod:`treemtl.training.warm_start`).
     """
     run = _run_spec(config, tasks, layout, out_dir, seed, iters)
+    if init is not None:
+        run = replace(run, init=Path(init))
     run.out.mkdir(parents=True, exist_ok=True)
     log = TrainLog(run.out / "train.log")
     setup = set_up(run, device, threads, train_set, val_set)
-    make_model = model_factory or tree_model_factory(run.config, run.tasks, layout)
+    make_model = model_factory or tree_model_factory(run.config, run.tasks, layout, run.seed)
+    if run.init is not None:
+        from treemtl.training.warm_start import warm_started
+
+        make_model = warm_started(make_model, run.init, run.tasks)
     state = start_or_resume(lambda: build_state(run, setup, make_model, reference), run.out / RESUME_FILE,
                             run.fingerprint(), log)
     if state.progress.iteration == 0:
         log(f"start: tasks={','.join(run.tasks)} layout={run.layout} seed={run.seed} iters={run.recipe.iters} "
-            f"device={setup.device} threads={torch.get_num_threads()}")
+            f"device={setup.device} threads={torch.get_num_threads()}" + (f" init={run.init}" if run.init else ""))
     run_loop(state, setup, run, log, on_iteration)
     return finish(state, setup, run, log)
 

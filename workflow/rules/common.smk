@@ -17,7 +17,9 @@ from itertools import combinations
 
 from snakemake.exceptions import WorkflowError
 
+from treemtl.core.best_layouts import uses_search
 from treemtl.core.layout import Layout, layout_from_id
+from treemtl.core.weighting import parse_weighting
 from treemtl.results_tree import ResultsTree, budget_label, pair_name
 
 
@@ -74,6 +76,19 @@ BRANCHES = list(range(1, NUM_BLOCKS + 1))
 REPEAT_SEEDS = list(config["repeat_seeds"])
 BUDGETS = [budget_label(float(budget)) for budget in config["recommend"]["budgets"]]
 SYNTHETIC = config["data"]["dataset"] == "synthetic"
+#: A design space of more than ``recommend.search_above`` layouts is searched: no layouts.csv or
+#: performance table; each budget's picks and the report's figure come from the exact search.
+SEARCH = uses_search(len(TASKS), NUM_BLOCKS, config["recommend"]["search_above"])
+#: How the two-task table is measured (``pairs``, docs/pair_strategies.md): the tree holding its
+#: runs (``short/`` for short runs), the branch points trained per pair, whether the repeat seeds
+#: repeat the pairs too, and the iterations of a fine-tune or short run.
+PAIRS_STRATEGY = config["pairs"]["strategy"]
+TABLE_TREE = TREE.short_runs if PAIRS_STRATEGY == "short" else TREE
+TABLE_BRANCHES = sorted(config["pairs"]["branches"] or BRANCHES)
+REPEAT_PAIRS = config["pairs"]["repeat_seeds_for"] == "all"
+PAIR_ITERS = max(1, round(config["pairs"]["fraction"] * config["train"]["iters"]))
+#: ``estimator.weights`` in the form of the ``--weighting`` flag (svde, equal or task=priority,...).
+WEIGHTING = parse_weighting(config["estimator"]["weights"], "estimator.weights").text()
 
 CONFIG_DIGEST = write_resolved_config(config, TREE)
 CONFIG_FILE = InvocationConfig(str(TREE.resolved_config(CONFIG_DIGEST)))
@@ -111,12 +126,15 @@ def single_metrics(tasks=TASKS):
 
 def two_task_metrics():
     """metrics.json of every run the two-task table averages (main seed and repeat seeds)."""
-    return TREE.two_task_metrics(TASKS, NUM_BLOCKS, REPEAT_SEEDS)
+    return TABLE_TREE.two_task_metrics(TASKS, NUM_BLOCKS, REPEAT_SEEDS, TABLE_BRANCHES, REPEAT_PAIRS)
 
 
 def trained_models():
     """model.pt of every single- and two-task run (What-to-Share reads the single-task ones)."""
-    return TREE.two_task_models(TASKS, NUM_BLOCKS, REPEAT_SEEDS)
+    models = TABLE_TREE.two_task_models(TASKS, NUM_BLOCKS, REPEAT_SEEDS, TABLE_BRANCHES, REPEAT_PAIRS)
+    if TABLE_TREE != TREE:
+        models += [TREE.single_model(task) for task in TASKS]
+    return models
 
 
 def reference_flags(wildcards, input):
@@ -147,6 +165,13 @@ def two_task_layout(wildcards):
 def final_layout(wildcards):
     """Text of a layout given its paper id (a param, so a new task list retrains it)."""
     return layout_from_id(int(wildcards.layout_id), len(TASKS), NUM_BLOCKS).format()
+
+
+def score_files():
+    """Where the scores of the layouts are kept: the stored table, or a searched space's landscape."""
+    if SEARCH:
+        return [TREE.score_landscape]
+    return [TREE.layouts, TREE.performance_table, TREE.performance_lookup]
 
 
 def recommendation_tables():

@@ -4,7 +4,7 @@
 if SYNTHETIC:
 
     rule data:
-        """Render the procedural benchmark (all five tasks: a new task reuses it)."""
+        """Render the procedural benchmark (every task it knows: a new task reuses it)."""
         output:
             DATA_READY,
         params:

@@ -62,10 +62,11 @@ rule train_oracle:
 
 
 rule oracle_correlate:
-    """Pearson/Spearman/Kendall (bootstrap CIs), regret per budget and seed spread."""
+    """Pearson/Spearman/Kendall (bootstrap CIs), regret per budget and seed spread; each task weighting too."""
     input:
         sample=TREE.oracle_sample,
         performance=TREE.performance_table,
+        table=TREE.two_task_table,
         singles=single_metrics(),
         runs=oracle_metrics,
         what_to_share=TREE.what_to_share_csv,
@@ -87,7 +88,7 @@ rule oracle_correlate:
         ENV
     shell:
         "treemtl oracle correlate --config {params.config:q} --results {params.results:q}"
-        " --sample {input.sample:q} --performance-table {input.performance:q}"
+        " --sample {input.sample:q} --performance-table {input.performance:q} --table {input.table:q}"
         " --what-to-share {input.what_to_share:q} --task-grouping {input.task_grouping:q}"
         " --out {output.correlation:q} --scatter {output.scatter:q} > {log:q} 2>&1"
 

@@ -3,7 +3,7 @@
 rule report:
     """Per-budget tables with Δt vs the singles, layout trees, score vs FLOPs."""
     input:
-        performance=TREE.performance_table,
+        scores=TREE.score_landscape if SEARCH else TREE.performance_table,
         recommendations=recommendation_tables(),
         singles=single_metrics(),
         finals=final_metrics,

@@ -75,7 +75,8 @@ def weight_optimizer(parameters: list[torch.nn.Parameter], recipe: TrainConfig) 
     """The recipe's optimiser for the supermodel's weights."""
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
-    return torch.optim.Adam(parameters, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    return torch.optim.Adam(parameters, lr=recipe.lr, betas=(recipe.adam_betas[0], recipe.adam_betas[1]),
+                            weight_decay=recipe.weight_decay)
 
 
 def compile_for(config: ExperimentConfig, out_channels: dict[str, int]) -> Any:

@@ -98,7 +98,8 @@ def search(config: ExperimentConfig, fractions: Sequence[float], *, device: str 
     heads = {task: build_head(config.head, split.out_channels, channels) for task, channels in session.out_channels.items()}
     net = BranchingSupernet(split.blocks, heads, settings.children).to(session.device)
     net.train()
-    weights = torch.optim.Adam(net.weight_parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
+    betas = (config.train.adam_betas[0], config.train.adam_betas[1])
+    weights = torch.optim.Adam(net.weight_parameters(), lr=config.train.lr, betas=betas, weight_decay=config.train.weight_decay)
     arch = torch.optim.Adam(net.architecture_parameters(), lr=settings.arch_lr)
     warmup = min(int(round(settings.warmup_epochs * session.iterations_per_epoch)), total // 2)
     multiplier = settings.flops_weight

@@ -71,7 +71,8 @@ class SearchSession:
 
     def batches(self) -> Iterator[dict[str, Tensor]]:
         """Endless seeded batches on the device, in the order every training run of the seed sees."""
-        sampler = EpochBatchSampler(len(self.train_set), self.config.train.batch_size, self.config.seed)  # type: ignore[arg-type]
+        sampler = EpochBatchSampler(len(self.train_set), self.config.train.batch_size, self.config.seed,  # type: ignore[arg-type]
+                                    keyed=bool(getattr(self.train_set, "keyed_draws", False)))
         loader = DataLoader(self.train_set, batch_sampler=sampler, num_workers=self.config.train.workers,
                             pin_memory=self.device.type == "cuda")
         for batch in loader:

@@ -63,6 +63,7 @@ def model_row(
     """One table row: cost of the layout, its trained metrics, Δ per task (tasks of ``config``, or
     built-in) and Δt (None = unknown)."""
     from treemtl.core.relative_performance import relative_performance
+    from treemtl.core.weighting import parse_weighting
     from treemtl.training.tasks import get_task
 
     row: dict[str, Any] = {"Model": label}
@@ -87,7 +88,9 @@ def model_row(
         )
         row[f"Δ{short(task)}"] = delta
         deltas.append(delta)
-    row["Δt"] = None if metrics is None else float(np.mean(deltas))
+    priorities = None if config is None else parse_weighting(config.estimator.weights).delta_weights(tasks)
+    row["Δt"] = None if metrics is None else (
+        float(np.mean(deltas)) if priorities is None else float(sum(priorities[t] * d for t, d in zip(tasks, deltas))))
     row["Source"] = trained[1] if trained else "not trained"
     return row
 
@@ -209,6 +212,24 @@ def table3_per_task(correlation: Mapping[str, Any]) -> pd.DataFrame:
         {"Task": task, **{method.capitalize(): values.get(method) for method in ("pearson", "spearman", "kendall")}}
         for task, values in correlation.get("per_task", {}).items()
     ])
+
+
+def table3_weightings(correlation: Mapping[str, Any]) -> pd.DataFrame:
+    """The recommender's ranking under each task weighting (same two-task table, same oracle)."""
+    configured = correlation.get("weighting")
+    rows = []
+    for name, result in correlation.get("weightings", {}).items():
+        row: dict[str, Any] = {
+            "Weighting": name + (" (used)" if result.get("weighting") == configured else ""),
+            "Weights": " / ".join(f"{short(t)} {w:.2f}" for t, w in result["weights"].items()),
+        }
+        for method in ("pearson", "spearman", "kendall"):
+            row[method.capitalize()] = result["correlation"][method]["value"]
+        for item in result.get("regret", []):
+            row[f"Regret@1 ({item['budget']:g})"] = item["regret_top1"]
+            row[f"Regret@{correlation.get('top_k', 5)} ({item['budget']:g})"] = item["regret_topk"]
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def baseline_picks(ctx: Context) -> list[tuple[str, float, int | None, str]]:
@@ -412,6 +433,11 @@ def write_comparison(config: ExperimentConfig, results: str | Path, out: str | P
             ptitle = "Table 3c: the recommender's per-task estimates vs each task's real Δ"
             paths += write_frame(per_task, out / "table3_per_task", ptitle)
             sections.append((ptitle, per_task))
+        weightings = table3_weightings(correlation)
+        if not weightings.empty:
+            wtitle = "Table 3d: the recommender's score under each task weighting (same two-task table and oracle)"
+            paths += write_frame(weightings, out / "table3_weightings", wtitle)
+            sections.append((wtitle, weightings))
         paths += method_scatter(ctx, correlation, out)
         figure = cost_accuracy_plot(ctx, correlation, out)
         if figure is not None:
@@ -420,6 +446,13 @@ def write_comparison(config: ExperimentConfig, results: str | Path, out: str | P
     t4_title = f"Table 4: comparison with the baselines at the same budgets ({config.experiment})"
     paths += write_frame(t4, out / "table4_baselines", t4_title)
     sections.append((t4_title, t4))
+    from treemtl.evaluation.report.published import published_table
+
+    published = published_table(ctx)
+    if published is not None:
+        p_title = f"Table 5: the paper's published comparison (published numbers, not measured) beside this run ({config.experiment})"
+        paths += write_frame(published, out / "table5_published", p_title)
+        sections.append((p_title, published))
     from treemtl.evaluation.report.tables import to_markdown
 
     index = [f"# Comparison report: {config.experiment}", "",

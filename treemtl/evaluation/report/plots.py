@@ -88,31 +88,34 @@ def plot_layouts(
 def plot_score_vs_flops(
     table: pd.DataFrame,
     front: pd.DataFrame,
-    picks: Mapping[str, Sequence[int]],
+    picks: Mapping[str, pd.DataFrame],
     budgets_pct: Mapping[str, float],
     path: str | Path,
     title: str | None = None,
+    cloud: str | None = None,
 ) -> Path:
-    """Every layout's estimated score against FLOPs (%), the Pareto front and the picks per budget.
+    """Layouts' estimated score against FLOPs (%), the Pareto front and the picks per budget.
 
-    ``picks`` maps a budget label to the recommended ids, ``budgets_pct`` the label to its
-    FLOPs limit in % of independent models (drawn as a dashed line).
+    ``table`` is every layout (or, for a searched space, a sample: ``cloud`` names it in the
+    legend); ``picks`` maps a budget label to its recommended rows (``id``, ``flops_pct``,
+    ``score``), ``budgets_pct`` the label to its FLOPs limit in % of independent models (drawn as
+    a dashed line).
     """
     fig, ax = plt.subplots(figsize=(7.0, 4.6))
-    ax.scatter(table["flops_pct"], table["score"], s=8, color="0.7", label=f"all layouts ({len(table)})", zorder=1)
+    ax.scatter(table["flops_pct"], table["score"], s=8, color="0.7", label=cloud or f"all layouts ({len(table)})",
+               zorder=1)
     # the best score reachable at each cost: a step up at every front point, flat to the right end
     front_x = [*front["flops_pct"], float(table["flops_pct"].max())]
     front_y = [*front["score"], float(front["score"].iloc[-1])]
     ax.step(front_x, front_y, where="post", color="tab:blue", linewidth=1.5, zorder=2)
     ax.scatter(front["flops_pct"], front["score"], s=16, color="tab:blue", label="Pareto front", zorder=2)
-    by_id = table.set_index("id")
     markers = "o^sDvP*X"
     labelled: set[int] = set()
-    for index, (label, ids) in enumerate(picks.items()):
-        chosen = by_id.loc[list(ids)]
+    for index, (label, rows) in enumerate(picks.items()):
+        chosen = rows.set_index("id")
         color = plt.get_cmap("tab10")((index + 1) % 10)
         ax.scatter(chosen["flops_pct"], chosen["score"], s=70, facecolors="none", edgecolors=[color],
-                   linewidths=1.6, marker=markers[index % len(markers)], label=f"top-{len(ids)} within {label}", zorder=3)
+                   linewidths=1.6, marker=markers[index % len(markers)], label=f"top-{len(rows)} within {label}", zorder=3)
         if label in budgets_pct:
             ax.axvline(budgets_pct[label], color=color, linestyle="--", linewidth=1.0, zorder=0)
         for layout_id, row in chosen.iterrows():

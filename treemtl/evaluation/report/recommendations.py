@@ -40,10 +40,11 @@ class RunResults:
     """Everything a report is made of, read from ``results/<experiment>/``."""
 
     config: ExperimentConfig
-    performance: pd.DataFrame
+    performance: pd.DataFrame  # every layout's row; for a searched space, a sample with #0 and the independent one
     recommendations: dict[str, pd.DataFrame]
     singles: Metrics
     finals: dict[int, Metrics] = field(default_factory=dict)
+    front: pd.DataFrame | None = None  # a searched space's exact front (None: the performance table's own)
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -58,19 +59,28 @@ class RunResults:
 
 
 def load_results(config: ExperimentConfig, results: str | Path) -> RunResults:
-    """Read the performance table, each budget's picks and the metrics of the trained models."""
+    """Read the performance table (or a searched space's score landscape), each budget's picks and
+    the metrics of the trained models."""
+    from treemtl.core.best_layouts import uses_search
+
     tree = ResultsTree(Path(results))
-    performance = _read_csv(tree.performance_table)
-    for column in ("id", "layout", "score", "flops_pct", "params_pct"):
+    searched = uses_search(len(config.tasks), config.backbone.blocks, config.recommend.search_above)
+    scores = tree.score_landscape if searched else tree.performance_table
+    performance = _read_csv(scores)
+    for column in ("id", "layout", "score", "flops_pct", "params_pct", *(("kind",) if searched else ())):
         if column not in performance.columns:
-            raise TreeMTLError(f"{tree.performance_table}: missing column {column!r}")
+            raise TreeMTLError(f"{scores}: missing column {column!r}")
+    front = None
+    if searched:
+        kind = performance.pop("kind")
+        front, performance = performance[kind == "front"], performance[kind == "sample"].reset_index(drop=True)
     recommendations = {
         budget_label(float(b)): _read_csv(tree.recommendation(float(b))) for b in config.recommend.budgets
     }
     singles: Metrics = {
         task: read_metrics(tree.single_metrics(task), [task])[task] for task in config.tasks
     }
-    run = RunResults(config, performance, recommendations, singles)
+    run = RunResults(config, performance, recommendations, singles, front=front)
     for layout_id in run.layout_ids():
         run.finals[layout_id] = read_metrics(tree.final_metrics(layout_id), config.tasks)
     return run
@@ -83,9 +93,12 @@ def metric_columns(tasks: Sequence[str], metrics: Metrics) -> list[tuple[str, st
 
 def _deltas(tasks: Sequence[str], metrics: Metrics, singles: Metrics, config: ExperimentConfig) -> dict[str, float]:
     from treemtl.core.relative_performance import overall_relative_performance
+    from treemtl.core.weighting import parse_weighting
     from treemtl.training.tasks import task_directions
 
-    mean, per_task = overall_relative_performance(tasks, metrics, singles, task_directions(tasks, config))
+    priorities = parse_weighting(config.estimator.weights).delta_weights(tasks)
+    mean, per_task = overall_relative_performance(tasks, metrics, singles, task_directions(tasks, config),
+                                                  weights=priorities)
     return {**{task: delta.percent for task, delta in per_task.items()}, "mean": mean}
 
 
@@ -122,9 +135,9 @@ def recommendation_table(run: RunResults) -> pd.DataFrame:
     for label, picks in run.recommendations.items():
         rows.append(_row(run, label, "-", f"Independent (#{int(independent['id'])})", independent, run.singles))
         rows.append(_row(run, label, "-", f"All-shared (#{ALL_SHARED_ID})", by_id.loc[ALL_SHARED_ID], run.finals[ALL_SHARED_ID]))
-        for rank, layout_id in enumerate(picks["id"], start=1):
-            layout_id = int(layout_id)
-            rows.append(_row(run, label, str(rank), f"#{layout_id}", by_id.loc[layout_id], run.finals[layout_id]))
+        for rank, (_, entry) in enumerate(picks.iterrows(), start=1):
+            layout_id = int(entry["id"])
+            rows.append(_row(run, label, str(rank), f"#{layout_id}", entry, run.finals[layout_id]))
     return pd.DataFrame(rows)
 
 
@@ -185,6 +198,7 @@ class ReportFiles:
 
 def write_report(config_path: str | Path, results: str | Path, out: str | Path) -> ReportFiles:
     """Tables (Markdown, CSV, LaTeX), the compact summary and the two figures of a run."""
+    from treemtl.core.layout import count_chains
     from treemtl.core.recommend import pareto_front
     from treemtl.evaluation.report.plots import plot_layouts, plot_score_vs_flops
 
@@ -212,7 +226,8 @@ def write_report(config_path: str | Path, results: str | Path, out: str | Path) 
     markdown_path = write_text_atomic(out / "recommendations.md", "\n".join(sections))
     summary_path = write_text_atomic(out / "summary.md", summary_markdown(run, table))
 
-    by_id = run.performance.set_index("id", drop=False)
+    named = pd.concat([run.performance, *(frame for frame in run.recommendations.values() if len(frame))])
+    by_id = named.drop_duplicates("id").set_index("id", drop=False)
     drawn = [
         (f"#{i}{' (all-shared)' if i == ALL_SHARED_ID else ''}, FLOPs {by_id.loc[i, 'flops_pct']:.1f}%",
          Layout.parse(str(by_id.loc[i, "layout"])))
@@ -220,10 +235,15 @@ def write_report(config_path: str | Path, results: str | Path, out: str | Path) 
     ]
     layouts_path = plot_layouts(drawn, config.tasks, out / "layouts.png")
     scale = 100.0 / len(config.tasks)
-    picks = {f"{label} model(s)": [int(i) for i in frame["id"]] for label, frame in run.recommendations.items()}
+    picks = {f"{label} model(s)": frame for label, frame in run.recommendations.items()}
     limits = {f"{label} model(s)": float(label) * scale for label in run.recommendations}
+    if run.front is None:
+        front, cloud = pareto_front(run.performance, "flops"), f"all layouts ({len(run.performance)})"
+    else:
+        size = count_chains(len(config.tasks), config.backbone.blocks)
+        front, cloud = run.front, f"random sample ({len(run.performance):,} of {size:,} layouts)"
     pareto_path = plot_score_vs_flops(
-        run.performance, pareto_front(run.performance, "flops"), picks, limits, out / "score_vs_flops.png",
-        title=f"{config.experiment}: estimated score vs FLOPs",
+        run.performance, front, picks, limits, out / "score_vs_flops.png",
+        title=f"{config.experiment}: estimated score vs FLOPs", cloud=cloud,
     )
     return ReportFiles(markdown_path, csv_path, latex_path, summary_path, layouts_path, pareto_path)

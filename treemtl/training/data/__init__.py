@@ -31,14 +31,24 @@ def build_dataset(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any]
     """The ``split`` (``train`` or ``val``) of the configured dataset, restricted to ``tasks``.
 
     ``config`` is an :class:`treemtl.training.config.ExperimentConfig`; the dataset named by
-    ``data.dataset`` is looked up in :mod:`treemtl.training.registry`.
+    ``data.dataset`` is looked up in :mod:`treemtl.training.registry`, and its items go through
+    ``data.augment`` (:mod:`treemtl.training.data.augment`) when that asks for anything.
     """
     # The registry imports this package for the openers below, so it is imported here.
     from treemtl.training.registry import dataset
 
     if split not in SPLITS:
         raise TreeMTLError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    return dataset(config.data.dataset).open(config, split, tasks)  # type: ignore[no-any-return]
+    opened = dataset(config.data.dataset).open(config, split, tasks)
+    settings = config.data.augment
+    if settings.scale is None and not settings.flip and settings.crop is None:
+        return opened  # type: ignore[no-any-return]
+    from treemtl.training.data.augment import AugmentedDataset
+    from treemtl.training.tasks import get_task
+
+    targets = {task: get_task(task, config).target for task in tasks}
+    return AugmentedDataset(opened, targets, train=split == "train", seed=config.seed, scale=settings.scale,
+                            flip=settings.flip, crop=settings.crop)
 
 
 def open_synthetic(config: Any, split: str, tasks: Sequence[str]) -> Dataset[Any]:

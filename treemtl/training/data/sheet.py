@@ -23,13 +23,14 @@ def save_contact_sheet(
     split: str = "train",
     count: int = 6,
 ) -> Path:
-    """Draw ``count`` samples of ``split`` (one row each: RGB and every stored target) to ``out``."""
+    """Draw ``count`` samples of ``split`` (one row each: RGB and every stored target) to ``out``;
+    per-image targets are written under the RGB image."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from treemtl.training.data.synthetic import load_split_arrays, read_manifest
+    from treemtl.training.data.synthetic import IMAGE_LEVEL, load_split_arrays, read_manifest
 
     root = Path(root)
     manifest = manifest if manifest is not None else read_manifest(root)
@@ -39,7 +40,9 @@ def save_contact_sheet(
             raise TreeMTLError(f"{root}: dataset has no images to draw")
     arrays = load_split_arrays(root, split, manifest)
     count = max(1, min(count, len(arrays["image"])))
-    tasks = [t for t in ("segment_semantic", "depth_zbuffer", "normal", "edge_texture", "keypoints2d") if t in arrays]
+    tasks = [t for t in ("segment_semantic", "depth_zbuffer", "normal", "edge_texture", "keypoints2d", "edge_occlusion",
+                         "reshading", "reflectance", "mean_curvature") if t in arrays]
+    labels = [t for t in sorted(IMAGE_LEVEL) if t in arrays]
     columns = ["image", *tasks]
     num_classes = int(manifest["num_classes"])
     fig, axes = plt.subplots(count, len(columns), figsize=(1.9 * len(columns), 1.9 * count), squeeze=False)
@@ -49,10 +52,14 @@ def save_contact_sheet(
             value = arrays[key][row]
             if key == "image":
                 ax.imshow(value)
+                if labels:
+                    ax.set_xlabel(", ".join(f"{t} {int(arrays[t][row])}" for t in labels), fontsize=6)
             elif key == "segment_semantic":
                 ax.imshow(value, cmap="tab10", vmin=0, vmax=max(9, num_classes - 1), interpolation="nearest")
             elif key == "depth_zbuffer":
                 ax.imshow(value, cmap="magma_r")
+            elif key in ("reshading", "mean_curvature"):
+                ax.imshow(value.astype(np.float32), cmap="gray" if key == "reshading" else "viridis")
             elif key == "normal":
                 n = value.astype(np.float32)
                 ax.imshow(np.clip((n * np.array([1.0, -1.0, -1.0]) + 1.0) / 2.0, 0.0, 1.0))

@@ -2,8 +2,8 @@
 
 Why a renderer rather than random blobs: the recommender only makes sense when tasks relate to
 different degrees. Each image is ray cast from a random camera inside a random room (floor,
-walls, ceiling, pictures on the walls) holding boxes, spheres and cylinders, so the five
-targets carry real geometry:
+walls, ceiling, pictures on the walls) holding boxes, spheres and cylinders, so the targets
+carry real geometry. The five tasks of the paper:
 
 * ``depth_zbuffer`` — camera z of the first hit (metres);
 * ``normal`` — the analytic normal of the hit surface in the camera frame (x right, y down,
@@ -15,6 +15,22 @@ targets carry real geometry:
   paint that no other target sees;
 * ``keypoints2d`` — Gaussian heatmap of visible object corners, cap and sphere centres and room
   corners: a sparse target unlike the others.
+
+and six more that the renderer knows from the scene (none draws random numbers, so adding them
+changed no array of the tasks above):
+
+* ``edge_occlusion`` — soft occlusion contours only: pixels whose surface hides the surface a
+  neighbouring pixel shows (that surface continues behind them); unlike ``edge_texture`` no
+  creases, flat pictures or paint;
+* ``reshading`` — the shading that multiplies the albedo in the image: ambient plus Lambertian
+  point lights with distance falloff and cast shadows (the normals' geometry plus the lights);
+* ``reflectance`` — Rec. 709 luminance of the albedo including its paint pattern, in [0, 1]:
+  the image without its lighting;
+* ``mean_curvature`` — (k1 + k2) / 2 of the hit surface in 1/m: 1/r on spheres, 1/(2r) on
+  cylinder sides, 0 on planes, box faces and caps;
+* ``object_count`` (per image) — the number of objects covering at least
+  :func:`min_visible_pixels` pixels;
+* ``sphere_visible`` (per image, classes 0/1) — whether the sphere class covers at least that many.
 
 The RGB image is Lambertian shading of procedurally textured albedo under one or two point
 lights with cast shadows, plus ambient light and a little noise. Rendering is vectorized over
@@ -41,13 +57,40 @@ from typing import Any
 import numpy as np
 
 from treemtl.errors import TreeMTLError
-from treemtl.training.registry import dataset
+from treemtl.training import registry
 
 FORMAT = "treemtl-synthetic"
 VERSION = 1
 CLASS_NAMES: tuple[str, ...] = ("floor", "wall", "ceiling", "picture", "box", "sphere", "cylinder")
 NUM_CLASSES = len(CLASS_NAMES)
-TASKS: tuple[str, ...] = dataset("synthetic").tasks
+TASKS: tuple[str, ...] = registry.dataset("synthetic").tasks
+#: Storage dtype of each task's array, in the order the shards hold them.
+_STORAGE: dict[str, type[np.generic]] = {
+    "segment_semantic": np.uint8,
+    "depth_zbuffer": np.float32,
+    "normal": np.float16,
+    "keypoints2d": np.float16,
+    "edge_texture": np.float16,
+    "edge_occlusion": np.float16,
+    "reshading": np.float16,
+    "reflectance": np.float16,
+    "mean_curvature": np.float16,
+    "object_count": np.uint8,
+    "sphere_visible": np.uint8,
+}
+#: Tasks with one value per image (pooled heads); the rest are HxW[xC] maps.
+IMAGE_LEVEL: frozenset[str] = frozenset(t for t in TASKS if registry.task_type(registry.task(t).type).head == "pooled")
+#: Share of the image an object (or the sphere class) must cover to count as visible.
+VISIBLE_SHARE = 0.001
+#: Manifest conventions of the tasks beyond the paper's five.
+_CONVENTIONS: dict[str, str] = {
+    "edge_occlusion": "occlusion contours 1 (occluding side), softened; in [0, 1]",
+    "reshading": "ambient + Lambertian point lights with falloff and cast shadows (image = albedo x shading)",
+    "reflectance": "Rec. 709 luminance of the albedo with its pattern; in [0, 1]",
+    "mean_curvature": "(k1 + k2) / 2 of the hit surface in 1/m; 0 on planes",
+    "object_count": f"objects covering at least {VISIBLE_SHARE:g} of the image (one value per image)",
+    "sphere_visible": f"1 if the sphere class covers at least {VISIBLE_SHARE:g} of the image, else 0 (one value per image)",
+}
 SPLITS: tuple[str, ...] = ("train", "val")
 SHARD_SIZE = 500
 _SPLIT_CODE = {"train": 0, "val": 1}
@@ -356,7 +399,7 @@ def _smooth_noise(surface: Surface, p: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Rendered:
-    """One rendered image with every target (numpy, HxW[xC])."""
+    """One rendered image with every target (numpy maps HxW[xC]; ints for per-image targets)."""
 
     image: np.ndarray  # float32 HxWx3 in [0, 1]
     segment_semantic: np.ndarray  # uint8 HxW class ids
@@ -364,7 +407,18 @@ class Rendered:
     normal: np.ndarray  # float32 HxWx3 unit, camera frame
     keypoints2d: np.ndarray  # float32 HxW in [0, 1]
     edge_texture: np.ndarray  # float32 HxW in [0, 1]
+    edge_occlusion: np.ndarray  # float32 HxW in [0, 1]
+    reshading: np.ndarray  # float32 HxW >= ambient
+    reflectance: np.ndarray  # float32 HxW in [0, 1]
+    mean_curvature: np.ndarray  # float32 HxW 1/m, >= 0
+    object_count: int  # visible objects
+    sphere_visible: int  # 1 if the sphere class is visible, else 0
     instance: np.ndarray  # int16 HxW surface id (planes, pictures, objects); used for edges and tests
+
+
+def min_visible_pixels(size: int) -> int:
+    """Pixels an object must cover in a ``size``x``size`` image to count as visible (at least one)."""
+    return max(1, round(VISIBLE_SHARE * size * size))
 
 
 def _plane_uv(axis: int, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -424,6 +478,7 @@ def render(scene: Scene, size: int, rng: np.random.Generator) -> Rendered:
             if pic.wall == k:
                 inside = (u >= pic.lo[0]) & (u <= pic.hi[0]) & (v >= pic.lo[1]) & (v <= pic.hi[1])
                 surf_id[idx[inside]] = n_planes + j
+    curvature = np.zeros(n)
     for k, obj in enumerate(scene.objects):
         idx = np.flatnonzero(surf_id == obj_base + k)
         if idx.size == 0:
@@ -432,7 +487,9 @@ def render(scene: Scene, size: int, rng: np.random.Generator) -> Rendered:
             normal[:, idx] = _box_normal(d[:, idx], box_axis[idx], obj)
         elif isinstance(obj, Sphere):
             normal[:, idx] = (p[:, idx] - obj.centre[:, None]) / obj.radius
+            curvature[idx] = 1.0 / obj.radius
         else:
+            curvature[idx] = np.where(cyl_cap[idx], 0.0, 0.5 / obj.radius)
             q = p[:, idx] - obj.base[:, None]
             side = np.stack([q[0], np.zeros(idx.size), q[2]]) / obj.radius
             normal[:, idx] = np.where(cyl_cap[idx][None, :], np.array([[0.0], [1.0], [0.0]]), side)
@@ -485,6 +542,9 @@ def render(scene: Scene, size: int, rng: np.random.Generator) -> Rendered:
     inst = surf_id.reshape(size, size)
     edges = _edges(depth, normal_img, inst, pattern.reshape(size, size))
     keypoints = _keypoints(scene, size, depth, inst, obj_base)
+    luminance = np.array([0.2126, 0.7152, 0.0722]) @ albedo
+    covered = np.bincount(surf_id.astype(np.int64), minlength=obj_base + len(scene.objects))[obj_base:]
+    enough = min_visible_pixels(size)
     return Rendered(
         image=color.T.reshape(size, size, 3).astype(np.float32),
         segment_semantic=cls.reshape(size, size),
@@ -492,6 +552,12 @@ def render(scene: Scene, size: int, rng: np.random.Generator) -> Rendered:
         normal=normal_img.astype(np.float32),
         keypoints2d=keypoints.astype(np.float32),
         edge_texture=edges.astype(np.float32),
+        edge_occlusion=_occlusion_edges(scene, o, d, depth, inst).astype(np.float32),
+        reshading=light.reshape(size, size).astype(np.float32),
+        reflectance=np.clip(luminance, 0.0, 1.0).reshape(size, size).astype(np.float32),
+        mean_curvature=curvature.reshape(size, size).astype(np.float32),
+        object_count=int((covered >= enough).sum()),
+        sphere_visible=int((cls == _SPHERE).sum() >= enough),
         instance=inst,
     )
 
@@ -531,11 +597,7 @@ def _edges(depth: np.ndarray, normal: np.ndarray, inst: np.ndarray, pattern: np.
     edge maps), which keeps lines one pixel wide; a light blur then makes the map soft.
     """
     strength = np.zeros(depth.shape)
-    pairs = (
-        ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
-        ((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
-    )
-    for a, b in pairs:
+    for a, b in _NEIGHBOURS:
         surface_change = inst[a] != inst[b]
         rel_depth = np.abs(depth[a] - depth[b]) / np.minimum(depth[a], depth[b])
         crease = np.einsum("ijk,ijk->ij", normal[a], normal[b]) < math.cos(math.radians(25))
@@ -544,6 +606,63 @@ def _edges(depth: np.ndarray, normal: np.ndarray, inst: np.ndarray, pattern: np.
         a_nearer = depth[a] <= depth[b]
         strength[a] = np.maximum(strength[a], np.where(a_nearer, value, 0.0))
         strength[b] = np.maximum(strength[b], np.where(a_nearer, 0.0, value))
+    return _soften(strength)
+
+
+def _occlusion_edges(scene: Scene, o: np.ndarray, d: np.ndarray, depth: np.ndarray, inst: np.ndarray) -> np.ndarray:
+    """Soft occlusion contours: pixels whose surface hides the surface of a neighbouring pixel.
+
+    Pixel ``a`` occludes when a neighbour shows another surface that ray ``a`` meets behind
+    ``a``'s own hit, i.e. that surface continues hidden behind ``a``. Where two surfaces meet
+    (floor and wall, an object on the floor, a picture on its wall) the ray leaves the room or
+    passes beside the other surface instead, so creases are never occlusions, whatever their
+    depth step at grazing angles.
+    """
+    flat_inst, flat_depth = inst.ravel(), depth.ravel()
+    index = np.arange(depth.size).reshape(depth.shape)
+    pixels, neighbours = [], []  # pairs of neighbouring pixels on different surfaces, both ways
+    for a, b in _NEIGHBOURS:
+        differ = inst[a] != inst[b]
+        pixels += [index[a][differ], index[b][differ]]
+        neighbours += [index[b][differ], index[a][differ]]
+    pixel = np.concatenate(pixels)
+    behind = flat_inst[np.concatenate(neighbours)]
+    strength = np.zeros(depth.size)
+    for sid in np.unique(behind):  # one ray cast per surface that may be hidden
+        sel = np.unique(pixel[behind == sid])
+        t = _hit_surface(scene, int(sid), o, d[:, sel])
+        strength[sel[np.isfinite(t) & (t > flat_depth[sel] * (1.0 + 1e-3))]] = 1.0
+    return _soften(strength.reshape(depth.shape))
+
+
+def _hit_surface(scene: Scene, sid: int, o: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """First ``t`` at which rays meet surface ``sid`` (a bounded room face, picture or object)."""
+    n_planes, n_pictures = len(scene.planes), len(scene.pictures)
+    if sid >= n_planes + n_pictures:
+        return _hit_object(o, d, scene.objects[sid - n_planes - n_pictures])
+    picture = scene.pictures[sid - n_planes] if sid >= n_planes else None
+    axis, coord, _, _ = scene.planes[picture.wall if picture is not None else sid]
+    t = (coord - o[axis]) / _safe(d[axis])
+    q = o + t * d
+    tol = 1e-6
+    if picture is not None:
+        u, v = _plane_uv(axis, q)
+        inside = (u >= picture.lo[0] - tol) & (u <= picture.hi[0] + tol) & (v >= picture.lo[1] - tol) & (v <= picture.hi[1] + tol)
+    else:
+        x0, x1, z0, z1, height = scene.room
+        inside = (q[0] >= x0 - tol) & (q[0] <= x1 + tol) & (q[1] >= -tol) & (q[1] <= height + tol) & (q[2] >= z0 - tol) & (q[2] <= z1 + tol)
+    return np.where(inside & (t > _EPS), t, np.inf)
+
+
+#: The two neighbour relations of a pixel grid (right, down) as pairs of slices.
+_NEIGHBOURS = (
+    ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+    ((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
+)
+
+
+def _soften(strength: np.ndarray) -> np.ndarray:
+    """One-pixel lines widened by a separable [1/4, 1/2, 1/4] blur, never below the lines."""
     blurred = strength.copy()
     blurred[1:-1, :] = 0.25 * strength[:-2, :] + 0.5 * strength[1:-1, :] + 0.25 * strength[2:, :]
     soft = blurred.copy()
@@ -620,16 +739,9 @@ def generate_image(seed: int, split: str, index: int, size: int) -> Rendered:
 def _storage_arrays(items: Sequence[Rendered], tasks: Sequence[str]) -> dict[str, np.ndarray]:
     """Stack rendered images into compact on-disk arrays (uint8 image, float16 where lossless enough)."""
     out = {"image": np.stack([np.round(r.image * 255.0) for r in items]).astype(np.uint8)}
-    if "segment_semantic" in tasks:
-        out["segment_semantic"] = np.stack([r.segment_semantic for r in items]).astype(np.uint8)
-    if "depth_zbuffer" in tasks:
-        out["depth_zbuffer"] = np.stack([r.depth_zbuffer for r in items]).astype(np.float32)
-    if "normal" in tasks:
-        out["normal"] = np.stack([r.normal for r in items]).astype(np.float16)
-    if "keypoints2d" in tasks:
-        out["keypoints2d"] = np.stack([r.keypoints2d for r in items]).astype(np.float16)
-    if "edge_texture" in tasks:
-        out["edge_texture"] = np.stack([r.edge_texture for r in items]).astype(np.float16)
+    for task, dtype in _STORAGE.items():
+        if task in tasks:
+            out[task] = np.stack([np.asarray(getattr(r, task)) for r in items]).astype(dtype)
     return out
 
 
@@ -724,6 +836,7 @@ def write_dataset(
                 "segment_semantic": "class index into class_names",
                 "keypoints2d": "max of Gaussians (sigma = size/64 px) at visible corners and centres, in [0, 1]",
                 "edge_texture": "occlusion/surface/crease edges 1, texture edges 0.6, softened; in [0, 1]",
+                **_CONVENTIONS,
             },
         }
         manifest_path = root / "manifest.json"
@@ -834,7 +947,10 @@ def load_split_arrays(root: str | os.PathLike[str], split: str, manifest: dict[s
             if key not in arrays:
                 raise TreeMTLError(f"{path}: shard lacks array {key!r}")
             value = arrays[key]
-            if len(value) != shard["count"] or tuple(value.shape[1:3]) != (size, size):
+            if key in IMAGE_LEVEL:
+                if value.shape != (shard["count"],):
+                    raise TreeMTLError(f"{path}: array {key!r} has shape {value.shape}; expected one value for each of {shard['count']} images")
+            elif len(value) != shard["count"] or tuple(value.shape[1:3]) != (size, size):
                 raise TreeMTLError(f"{path}: array {key!r} has shape {value.shape}; expected {shard['count']} images of {size}x{size}")
             parts.setdefault(key, []).append(value)
     return {key: np.concatenate(values) for key, values in parts.items()}
@@ -849,7 +965,7 @@ class SyntheticDataset:
     def __init__(self, root: str | os.PathLike[str], split: str, tasks: Sequence[str] | None = None) -> None:
         import torch
 
-        from treemtl.training.data.common import check_tasks
+        from treemtl.training.data.common import builtin_targets, check_tasks
 
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
@@ -864,13 +980,13 @@ class SyntheticDataset:
         self._std = torch.tensor(norm["image_std"], dtype=torch.float32).view(3, 1, 1) * 255.0
         self._image = torch.from_numpy(arrays["image"]).permute(0, 3, 1, 2).contiguous()
         self._targets: dict[str, torch.Tensor] = {}
-        for task in self.tasks:
+        for task, target in builtin_targets(self.tasks).items():
             value = torch.from_numpy(arrays[task])
-            if task == "segment_semantic":
+            if target in ("class_map", "class_label"):
                 value = value.long()
-            elif task == "normal":
+            elif target == "normal_map":
                 value = value.float().permute(0, 3, 1, 2).contiguous()
-            else:
+            else:  # dense_map [N,1,H,W], scalar [N,1]
                 value = value.float().unsqueeze(1)
             self._targets[task] = value
 

@@ -1,0 +1,85 @@
+"""``treemtl profile latency``: inference time of layouts' models (paper appendix K, Table 14)."""
+
+from __future__ import annotations
+
+import argparse
+
+from treemtl.errors import TreeMTLError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("profile", help="measure the models of layouts (inference time)")
+    commands = parser.add_subparsers(dest="profile_command", required=True, parser_class=type(parser))
+    latency = commands.add_parser(
+        "latency",
+        help="inference time of the independent, all-shared and given layouts (Table 14)",
+        description="Times each model per batch (warm-up, then the median of repeated runs) at every --batch-sizes "
+                    "entry; the independent and all-shared layouts are always included.",
+    )
+    latency.add_argument("--config", required=True, help="experiment config YAML (tasks, backbone, head, input size)")
+    latency.add_argument("--ids", default="", help="comma-separated paper layout ids to time")
+    latency.add_argument("--layouts", nargs="*", default=[], help="layouts in text form (e.g. '012|012|0,12|0,1,2|0,1,2')")
+    latency.add_argument("--recommended", nargs="*", default=[], help="recommend/budget<x>.csv files: time their layouts")
+    latency.add_argument("--batch-sizes", default="1,8", help="comma-separated batch sizes (default 1,8)")
+    latency.add_argument("--warmup", type=int, default=10, help="untimed passes first (default 10)")
+    latency.add_argument("--repeats", type=int, default=50, help="timed passes (default 50)")
+    latency.add_argument("--num-classes", type=int, default=None,
+                         help="segmentation classes of the heads (default: read from the config's val split)")
+    latency.add_argument("--device", default="auto", help="auto (CUDA if visible), cpu or cuda[:N]")
+    latency.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    latency.add_argument("--out", default=None, help="CSV to write (default: print only)")
+    latency.set_defaults(func=run_latency)
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise TreeMTLError(f"{flag}: expected comma-separated integers, got {text!r}") from None
+    if any(value < 0 for value in values):
+        raise TreeMTLError(f"{flag}: expected non-negative integers, got {text!r}")
+    return values
+
+
+def _recommended_ids(paths: list[str]) -> list[int]:
+    import pandas as pd
+
+    ids: list[int] = []
+    for path in paths:
+        try:
+            frame = pd.read_csv(path)
+        except (OSError, ValueError) as error:
+            raise TreeMTLError(f"{path}: cannot read the recommendations ({error})") from None
+        if "id" not in frame.columns:
+            raise TreeMTLError(f"{path}: no 'id' column; expected a recommend/budget<x>.csv written by `treemtl recommend`")
+        ids += [int(i) for i in frame["id"]]
+    return ids
+
+
+def run_latency(args: argparse.Namespace) -> int:
+    import torch
+
+    from treemtl.evaluation.latency import latency_targets, layout_latencies
+    from treemtl.evaluation.report.tables import to_markdown, write_csv
+    from treemtl.training.config import load_config
+    from treemtl.training.devices import resolve_device
+
+    config = load_config(args.config)
+    batches = _ints(args.batch_sizes, "--batch-sizes")
+    if not batches or 0 in batches:
+        raise TreeMTLError(f"--batch-sizes: expected positive integers, got {args.batch_sizes!r}")
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
+    num_classes = args.num_classes
+    if num_classes is None:
+        from treemtl.training.data import build_dataset
+
+        num_classes = int(getattr(build_dataset(config, "val", list(config.tasks)), "num_classes", 0))
+    targets = latency_targets(config, args.layouts, _ints(args.ids, "--ids") + _recommended_ids(args.recommended))
+    frame = layout_latencies(config, targets, num_classes, batches, resolve_device(args.device),
+                             warmup=args.warmup, repeats=args.repeats)
+    if args.out:
+        write_csv(frame, args.out)
+    formats = {c: "{:.2f}" for c in ("median_ms", "p10_ms", "p90_ms", "per_image_ms")}
+    print(to_markdown(frame.drop(columns=["runs", "warmup"]), formats))
+    return 0
