@@ -229,7 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             snakemake(workdir, run, args.cores)
         real, r, config = oracle_of(workdir, runs[0])
         reliability.append({"set": set_id, "oracle layouts": len(real), "seed-to-seed r": r,
-                            "reliability of the 2-seed mean": None if r is None else 2 * r / (1 + r)})
+                            # Spearman-Brown; undefined when the seeds do not agree at all
+                            "reliability of the 2-seed mean": None if r is None or r <= 0 else 2 * r / (1 + r)})
         for run in runs:
             rows += evaluate(workdir, run, runs[0], real, config, args.top_k)
     frame = pd.DataFrame(rows)
