@@ -40,7 +40,9 @@ def test_dry_run_of_eight_tasks_of_every_type(tmp_path: Path) -> None:
     assert counts["data"] == 1  # `treemtl data check` before any training
     assert counts["train_single"] == 8
     assert counts["train_pair"] == comb(8, 2) * 3
-    assert counts["two_task_table"] == counts["performance_table"] == 1
+    assert counts["two_task_table"] == 1
+    # 1,855,570 layouts at T=8, B=3: recommended by exact search, never tabulated
+    assert counts["score_landscape"] == 1 and "performance_table" not in counts
     resolved = yaml.safe_load(next((tmp_path / "results" / "eight" / "configs").iterdir()).read_text())
     assert resolved["tasks"] == TASKS  # the jobs read the declarations back
 
