@@ -19,7 +19,9 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from treemtl.results_tree import ResultsTree
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def snakemake_env() -> dict[str, str]:
@@ -43,10 +45,10 @@ def snakemake_command(configfile: str, cores: str, profile: str, extra: Sequence
 
 
 def experiment_of(configfile: str) -> str:
-    """``experiment`` of a config file (the folder under results/)."""
+    """``experiment`` of a config file (the folder under results/; the schema requires it)."""
     with open(configfile, encoding="utf-8") as handle:
         data = yaml.safe_load(handle) or {}
-    return str(data.get("experiment", "synthetic3"))
+    return str(data["experiment"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,13 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if status != 0:
         print(f"workflow failed after {elapsed:.0f} s (exit {status})", file=sys.stderr)
         return status
-    report = REPO / "results" / experiment_of(configfile) / "report"
-    summary = report / "summary.md"
+    tree = ResultsTree.of_experiment(experiment_of(configfile), REPO / "results")
+    summary = tree.report_file("summary.md")
     print(f"\nworkflow finished in {elapsed:.0f} s\n")
     if summary.is_file():
         print("Top recommendations (est. score = estimate; Δt = measured after training, vs single-task models):\n")
         print(summary.read_text(encoding="utf-8"))
-    print(f"report: {report / 'recommendations.md'}")
+    print(f"report: {tree.report_file('recommendations.md')}")
     return 0
 
 
