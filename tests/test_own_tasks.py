@@ -27,30 +27,18 @@ from treemtl.training.tasks import (
 
 FOLDER = {"dataset": "folder", "root": "data"}
 
-#: One task of every type, as a user declares them.
-EVERY_TYPE = [
-    {"name": "drivable", "type": "segmentation", "classes": 2},
-    {"name": "distance", "type": "depth"},
-    {"name": "height", "type": "regression"},
-    {"name": "surface_normals", "type": "normals"},
-    {"name": "edges", "type": "heatmap"},
-    {"name": "weather", "type": "classification", "classes": 4},
-    {"name": "age", "type": "image_regression"},
-]
-
-
 def _config(tasks: list[Any], **extra: Any) -> Any:
     return config_from_dict({"experiment": "own", "tasks": tasks, "data": FOLDER, **extra}, source="own.yaml")
 
 
-def test_every_registered_type_has_losses_and_metrics() -> None:
+def test_every_registered_type_has_losses_and_metrics(every_task_type: list[dict[str, Any]]) -> None:
     assert registry.task_type_names() == tuple(TASK_TYPES)
-    assert {t["type"] for t in EVERY_TYPE} == set(TASK_TYPES)
+    assert {t["type"] for t in every_task_type} == set(TASK_TYPES)
 
 
-def test_declared_tasks_bring_their_head_channels_and_metric_directions() -> None:
-    config = _config(EVERY_TYPE)
-    assert config.tasks == tuple(t["name"] for t in EVERY_TYPE)
+def test_declared_tasks_bring_their_head_channels_and_metric_directions(every_task_type: list[dict[str, Any]]) -> None:
+    config = _config(every_task_type)
+    assert config.tasks == tuple(t["name"] for t in every_task_type)
     assert head_channels(config.tasks, 0, config) == {
         "drivable": 2, "distance": 1, "height": 1, "surface_normals": 3, "edges": 1, "weather": 4, "age": 1,
     }

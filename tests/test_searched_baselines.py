@@ -6,6 +6,7 @@ import copy
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -109,15 +110,12 @@ def test_expected_models_spans_all_shared_to_independent(blocks: list[torch.nn.M
 
 # ------------------------------------------------------------------------------------ synthetic data
 @pytest.fixture(scope="module")
-def synthetic_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from treemtl.training.data.synthetic import SynthSpec, write_dataset
-
+def synthetic_config(tmp_path_factory: pytest.TempPathFactory, synthetic_data: dict[str, Any]) -> Path:
     root = tmp_path_factory.mktemp("searched")
-    write_dataset(root / "data", SynthSpec(n_train=32, n_val=16, size=32, seed=0), workers=1, contact_sheet=False)
     config = {
         "experiment": "searched",
         "tasks": list(CHANNELS),
-        "data": {"dataset": "synthetic", "root": str(root / "data"), "synthetic": {"n_train": 32, "n_val": 16, "size": 32}},
+        "data": synthetic_data,
         "backbone": {"name": "small_cnn", "input_size": list(SIZE), "blocks": 5},
         "train": {"iters": 6, "batch_size": 8, "lr": 0.005, "lr_step": 6, "eval_every": 6, "checkpoint_every": 6},
         "baselines": {"learn_to_branch": {"record_every": 2}, "automtl": {"record_every": 2}},

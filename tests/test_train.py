@@ -190,15 +190,12 @@ def test_bad_iters_and_device(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def synthetic_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from treemtl.training.data.synthetic import SynthSpec, write_dataset
-
+def synthetic_config(tmp_path_factory: pytest.TempPathFactory, synthetic_data: dict[str, Any]) -> Path:
     root = tmp_path_factory.mktemp("synth")
-    write_dataset(root / "data", SynthSpec(n_train=32, n_val=16, size=32, seed=0), workers=1, contact_sheet=False)
     config = {
         "experiment": "tiny",
         "tasks": ["segment_semantic", "depth_zbuffer", "normal"],
-        "data": {"dataset": "synthetic", "root": str(root / "data"), "synthetic": {"n_train": 32, "n_val": 16, "size": 32}},
+        "data": synthetic_data,
         "backbone": {"name": "small_cnn", "input_size": [3, 32, 32], "blocks": 5},
         "train": {"iters": 12, "batch_size": 8, "lr": 0.005, "lr_step": 6, "eval_every": 6, "checkpoint_every": 4},
     }

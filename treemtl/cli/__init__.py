@@ -107,6 +107,17 @@ def _os_error(error: OSError, out: str | None) -> TreeMTLError:
     return TreeMTLError(f"{failed}: {error.strerror or error}")
 
 
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--threads``: where a command that runs torch models computes."""
+    parser.add_argument("--device", default="auto", help="auto (CUDA if visible), cpu or cuda[:N]")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+
+
+def add_reference_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--reference`` (repeatable): the single-task metrics.json files a training is measured against."""
+    parser.add_argument("--reference", action="append", default=[], metavar="METRICS_JSON", help=help)
+
+
 def seed(text: str) -> int:
     """Argparse type of ``--seed``: numpy and torch seed their generators with 32-bit unsigned integers."""
     try:

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from treemtl.atomic import write_json_atomic
 from treemtl.errors import TreeMTLError
+from treemtl.training.config import BackboneConfig, ExperimentConfig, load_config
 from treemtl.training.registry import PAPER_TASKS
-
-if TYPE_CHECKING:
-    from treemtl.training.config import ExperimentConfig
-
-@dataclass(frozen=True)
-class _Backbone:
-    name: str
-    input_size: tuple[int, ...]
-    blocks: int
-    add_branch_points: tuple[int, ...]
-    remove_branch_points: tuple[int, ...]
-    weights: str | None
 
 
 def _int_list(text: str, flag: str) -> tuple[int, ...]:
@@ -48,13 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _backbone(args: argparse.Namespace) -> tuple[_Backbone, str, tuple[str, ...], ExperimentConfig | None]:
+def _backbone(args: argparse.Namespace) -> tuple[BackboneConfig, str, tuple[str, ...], ExperimentConfig | None]:
     name, size, blocks, add, remove, weights = "small_cnn", (3, 64, 64), 5, (), (), None
     head, tasks = "light", PAPER_TASKS
     config = None
     if args.config:
-        from treemtl.training.config import load_config
-
         config = load_config(args.config)
         b = config.backbone
         name, size, blocks = b.name, tuple(b.input_size), b.blocks
@@ -78,7 +63,7 @@ def _backbone(args: argparse.Namespace) -> tuple[_Backbone, str, tuple[str, ...]
         head = args.head
     if args.tasks:
         tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
-    return _Backbone(name, size, blocks, add, remove, weights), head, tasks, config
+    return BackboneConfig(name, size, blocks, add, remove, weights), head, tasks, config
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import time
 
 from treemtl.atomic import write_json_atomic
+from treemtl.cli import add_device_arguments
 from treemtl.training.config import load_config
 
 
@@ -18,8 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", required=True, help="model.pt written by `treemtl train`")
     parser.add_argument("--out", required=True, help="metrics.json to write")
     parser.add_argument("--config", default=None, help="take the data settings from this config instead")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if visible), cpu or cuda[:N]")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    add_device_arguments(parser)
     parser.set_defaults(func=run)
 
 

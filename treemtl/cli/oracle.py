@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -131,24 +130,10 @@ def real_results(config: ExperimentConfig, results: str | Path, ids: Sequence[in
     return per_seed, per_task
 
 
-def evaluate_ranking(
-    name: str,
-    scores: Mapping[int, float],
-    real: Mapping[int, float],
-    masks: Mapping[float, np.ndarray],
-    resamples: int,
-    seed: int,
-    top_k: int,
-) -> dict[str, Any]:
-    """Correlations and regret of one method's scores on the oracle layouts it scores."""
-    from treemtl.evaluation.weighting_comparison import ranking_quality
-
-    return {"method": name, **ranking_quality(scores, real, masks, resamples, seed, top_k)}
-
-
 def run_correlate(args: argparse.Namespace) -> int:
     from treemtl.core.cost import parse_budget
     from treemtl.evaluation.oracle import per_task_agreement, real_deltas, seed_spread
+    from treemtl.evaluation.weighting_comparison import ranking_quality
     from treemtl.core.recommend import costs_of, load_performance_table
 
     config = load_config(args.config)
@@ -171,7 +156,7 @@ def run_correlate(args: argparse.Namespace) -> int:
     if args.task_grouping:
         methods["task_grouping"] = read_scores(args.task_grouping)
     evaluations = {
-        name: evaluate_ranking(name, scores, real, masks, args.resamples, config.seed, args.top_k)
+        name: {"method": name, **ranking_quality(scores, real, masks, args.resamples, config.seed, args.top_k)}
         for name, scores in methods.items()
     }
     weightings = None

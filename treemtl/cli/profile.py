@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from treemtl.cli import add_device_arguments
 from treemtl.errors import TreeMTLError
 
 
@@ -25,8 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     latency.add_argument("--repeats", type=int, default=50, help="timed passes (default 50)")
     latency.add_argument("--num-classes", type=int, default=None,
                          help="segmentation classes of the heads (default: read from the config's val split)")
-    latency.add_argument("--device", default="auto", help="auto (CUDA if visible), cpu or cuda[:N]")
-    latency.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    add_device_arguments(latency)
     latency.add_argument("--out", default=None, help="CSV to write (default: print only)")
     latency.set_defaults(func=run_latency)
 

@@ -13,17 +13,29 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from treemtl.atomic import write_json_atomic
+from treemtl.cli import add_device_arguments, add_reference_argument
 from treemtl.errors import TreeMTLError
 from treemtl.training.config import load_config
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="experiment config YAML")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if visible), cpu or cuda[:N]")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    add_device_arguments(parser)
+
+
+def _add_retrain(commands: argparse._SubParsersAction, name: str, help: str, result: tuple[str, str],
+                 out_help: str, func: Callable[[argparse.Namespace], int]) -> None:
+    """A retraining command: the search's result file (``result``: flag, help) trained from scratch."""
+    parser = commands.add_parser(name, help=help)
+    _common(parser)
+    parser.add_argument(result[0], required=True, help=result[1])
+    add_reference_argument(parser, "single-task metrics.json files (validation monitor reference)")
+    parser.add_argument("--out", required=True, help=out_help)
+    parser.set_defaults(func=func)
 
 
 def register_searched(commands: argparse._SubParsersAction) -> None:
@@ -35,13 +47,9 @@ def register_searched(commands: argparse._SubParsersAction) -> None:
     ltb.add_argument("--out", required=True, help="search.json (derived layout, id, cost, trajectory)")
     ltb.set_defaults(func=run_learn_to_branch)
 
-    ltb_train = commands.add_parser("learn-to-branch-retrain", help="train the searched tree from scratch")
-    _common(ltb_train)
-    ltb_train.add_argument("--search", required=True, help="search.json of baselines learn-to-branch")
-    ltb_train.add_argument("--reference", action="append", default=[], metavar="METRICS_JSON",
-                           help="single-task metrics.json files (validation monitor reference)")
-    ltb_train.add_argument("--out", required=True, help="output folder (metrics.json, model.pt, train.log)")
-    ltb_train.set_defaults(func=run_learn_to_branch_retrain)
+    _add_retrain(commands, "learn-to-branch-retrain", "train the searched tree from scratch",
+                 ("--search", "search.json of baselines learn-to-branch"),
+                 "output folder (metrics.json, model.pt, train.log)", run_learn_to_branch_retrain)
 
     aut = commands.add_parser("automtl", help="search operator-level sharing with AutoMTL (Zhang et al.)")
     _common(aut)
@@ -49,13 +57,9 @@ def register_searched(commands: argparse._SubParsersAction) -> None:
     aut.add_argument("--out", required=True, help="policy.json (derived policy, learned distribution, trajectory)")
     aut.set_defaults(func=run_automtl)
 
-    aut_train = commands.add_parser("automtl-retrain", help="post-train the derived AutoMTL model from scratch")
-    _common(aut_train)
-    aut_train.add_argument("--policy", required=True, help="policy.json of baselines automtl")
-    aut_train.add_argument("--reference", action="append", default=[], metavar="METRICS_JSON",
-                           help="single-task metrics.json files (validation monitor reference)")
-    aut_train.add_argument("--out", required=True, help="output folder (metrics.json, model.pt, cost.json)")
-    aut_train.set_defaults(func=run_automtl_retrain)
+    _add_retrain(commands, "automtl-retrain", "post-train the derived AutoMTL model from scratch",
+                 ("--policy", "policy.json of baselines automtl"),
+                 "output folder (metrics.json, model.pt, cost.json)", run_automtl_retrain)
 
     table = commands.add_parser("searched-table", help="searched baselines beside the recommended trees")
     table.add_argument("--config", required=True, help="experiment config YAML")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from treemtl.cli import seed
+from treemtl.cli import add_device_arguments, add_reference_argument, seed
 from treemtl.training.config import load_config
 from treemtl.errors import TreeMTLError
 from treemtl.training.tasks import parse_tasks
@@ -29,10 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--init", default=None, metavar="MODEL_PT",
                         help="start from this trained model.pt of the same tasks (each block copy takes the copy "
                         "holding its first task, heads by task) instead of random weights")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if visible), cpu or cuda[:N]")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
-    parser.add_argument("--reference", action="append", default=[], metavar="METRICS_JSON",
-                        help="single-task metrics.json files; the validation score then is Δ against them")
+    add_device_arguments(parser)
+    add_reference_argument(parser, "single-task metrics.json files; the validation score then is Δ against them")
     parser.set_defaults(func=run)
 
 

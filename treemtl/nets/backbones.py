@@ -21,6 +21,8 @@ import torchvision
 from torch import nn
 
 from treemtl.errors import TreeMTLError
+from treemtl.nets.layers import conv_bn_relu
+from treemtl.nets.pretrained import read_state_dict
 from treemtl.plugin import call_plugin
 
 STAGES_ATTR = "treemtl_stages"
@@ -53,14 +55,6 @@ NAMED_BACKBONES: tuple[str, ...] = ("small_cnn", "deeplab_resnet34", "mobilenet_
 IMAGENET = "imagenet"
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
-
-
 def small_cnn() -> nn.Sequential:
     """Five conv-BN-ReLU stages (16-32-64-112-128 channels, output stride 8), ~0.22 M params.
 
@@ -73,7 +67,7 @@ def small_cnn() -> nn.Sequential:
     stages: OrderedDict[str, nn.Module] = OrderedDict()
     in_channels = 3
     for index, (width, stride) in enumerate(zip(widths, strides)):
-        stages[f"stage{index}"] = _conv_bn_relu(in_channels, width, stride)
+        stages[f"stage{index}"] = conv_bn_relu(in_channels, width, stride)
         in_channels = width
     model = nn.Sequential(stages)
     setattr(model, STAGES_ATTR, tuple((name,) for name in stages))
@@ -225,7 +219,7 @@ def build_backbone(name: str, weights: str | None = None) -> nn.Module:
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a local state_dict (``weights_only``: a checkpoint cannot run code).
+    """Load a local state_dict (:func:`~treemtl.nets.pretrained.read_state_dict`).
 
     Keys of classifier parts the feature extractor dropped (``fc.*``, ``classifier.*``) are
     ignored, so an ImageNet classification checkpoint initializes the backbone; anything else
@@ -234,14 +228,7 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
     file = Path(path)
     if not file.is_file():
         raise TreeMTLError(f"backbone.weights: {file}: no such file")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for corrupt or unsafe files
-        raise TreeMTLError(f"backbone.weights: {file}: not a loadable state_dict ({error})") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise TreeMTLError(f"backbone.weights: {file}: expected a state_dict (a dict of tensors)")
+    state = read_state_dict(file, where="backbone.weights: ")
     own = model.state_dict()
     unexpected = [k for k in state if k not in own and k.split(".", 1)[0] not in _CLASSIFIER_PARTS]
     missing = [k for k in own if k not in state]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from treemtl.errors import TreeMTLError
+from treemtl.nets.layers import conv_bn_relu
 
 HEAD_KINDS: tuple[str, ...] = ("light", "aspp")
 
@@ -54,11 +55,7 @@ class LightHead(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 32) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, 3, padding=1, bias=False),
-            nn.BatchNorm2d(hidden),
-            nn.ReLU(inplace=True),
-        )
+        self.body = conv_bn_relu(in_channels, hidden)
         self.classifier = nn.Conv2d(hidden, out_channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -74,13 +71,7 @@ class PooledHead(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int = 64) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, 3, padding=1, bias=False),
-            nn.BatchNorm2d(hidden),
-            nn.ReLU(inplace=True),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        )
+        self.body = nn.Sequential(*conv_bn_relu(in_channels, hidden), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.classifier = nn.Linear(hidden, out_channels)
 
     def forward(self, x: Tensor) -> Tensor:

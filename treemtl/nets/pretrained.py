@@ -46,20 +46,21 @@ def _strip(key: str) -> str:
     return key
 
 
-def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """A state_dict file (or a checkpoint holding one under ``state_dict``/``model``), weights only."""
+def read_state_dict(path: str | Path, where: str = "") -> dict[str, Tensor]:
+    """A state_dict file (or a checkpoint holding one under ``state_dict``/``model``), weights only
+    (a checkpoint cannot run code); ``where`` (e.g. ``"backbone.weights: "``) prefixes its errors."""
     file = Path(path)
     if not file.is_file():
-        raise TreeMTLError(f"{file}: state_dict file not found")
+        raise TreeMTLError(f"{where}{file}: state_dict file not found")
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for corrupt or unsafe files
-        raise TreeMTLError(f"{file}: not a loadable state_dict ({' '.join(str(error).split())[:200]})") from None
+        raise TreeMTLError(f"{where}{file}: not a loadable state_dict ({' '.join(str(error).split())[:200]})") from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise TreeMTLError(f"{file}: expected a state_dict (a dict of tensors)")
+        raise TreeMTLError(f"{where}{file}: expected a state_dict (a dict of tensors)")
     return dict(state)
 
 

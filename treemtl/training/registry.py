@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from treemtl.errors import TreeMTLError
 from treemtl.plugin import is_spec
@@ -94,6 +94,15 @@ class DatasetEntry:
 _TYPES: dict[str, TaskType] = {}
 _TASKS: dict[str, TaskEntry] = {}
 _DATASETS: dict[str, DatasetEntry] = {}
+_Entry = TypeVar("_Entry")
+
+
+def _lookup(entries: Mapping[str, _Entry], name: str, what: str) -> _Entry:
+    """``entries[name]``; an unknown name is one error listing the known ones."""
+    try:
+        return entries[name]
+    except KeyError:
+        raise TreeMTLError(f"unknown {what} {name!r}; expected one of {', '.join(entries)}") from None
 
 
 def register_task_type(entry: TaskType) -> None:
@@ -108,10 +117,7 @@ def register_task_type(entry: TaskType) -> None:
 
 def task_type(name: str) -> TaskType:
     """The registered task type ``name``; TreeMTLError listing the known types otherwise."""
-    try:
-        return _TYPES[name]
-    except KeyError:
-        raise TreeMTLError(f"unknown task type {name!r}; expected one of {', '.join(_TYPES)}") from None
+    return _lookup(_TYPES, name, "task type")
 
 
 def task_type_names() -> tuple[str, ...]:
@@ -141,10 +147,7 @@ def register_dataset(entry: DatasetEntry) -> None:
 
 def task(name: str) -> TaskEntry:
     """The registered task ``name``; TreeMTLError listing the known tasks otherwise."""
-    try:
-        return _TASKS[name]
-    except KeyError:
-        raise TreeMTLError(f"unknown task {name!r}; expected one of {', '.join(_TASKS)}") from None
+    return _lookup(_TASKS, name, "task")
 
 
 def task_names() -> tuple[str, ...]:

@@ -27,7 +27,6 @@ recipe's optimiser and learning rate in both search stages.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,10 +35,13 @@ import torch
 
 from treemtl.atomic import write_json_atomic
 from treemtl.errors import TreeMTLError
+from treemtl.evaluation.baselines.search_file import SearchFile
 from treemtl.evaluation.baselines.search_session import SearchSession, mean_values, scaled_iterations, seed_everything
 from treemtl.training.config import AutoMTLConfig, ExperimentConfig, TrainConfig
 
 SETTINGS_KEY = "baselines.automtl"
+#: ``policy.json``: the derived operator-level policy, read back by the post-train.
+POLICY_FILE = SearchFile("automtl", "policy", "AutoMTL policy", "an AutoMTL policy", "automtl")
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ def write_policy(path: str | Path, config: ExperimentConfig, result: PolicySearc
 
     tasks = list(config.tasks)
     document = {
-        "method": "automtl",
+        "method": POLICY_FILE.method,
         "tasks": tasks,
         "operators": result.operators,
         "policy": result.policy,
@@ -186,16 +188,7 @@ def write_policy(path: str | Path, config: ExperimentConfig, result: PolicySearc
 
 def read_policy(path: str | Path, config: ExperimentConfig, compiled: Any) -> list[list[int]]:
     """The policy of a ``policy.json``, checked against the config's tasks and the compiled backbone."""
-    try:
-        document = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise TreeMTLError(f"{path}: AutoMTL policy not found (run treemtl baselines automtl first)") from None
-    except (OSError, ValueError) as error:
-        raise TreeMTLError(f"{path}: cannot read the AutoMTL policy ({error})") from error
-    if not isinstance(document, dict) or document.get("method") != "automtl" or "policy" not in document:
-        raise TreeMTLError(f"{path}: not an AutoMTL policy (expected method and policy)")
-    if list(document.get("tasks", [])) != list(config.tasks):
-        raise TreeMTLError(f"{path}: searched for tasks {document.get('tasks')}, the config has {list(config.tasks)}")
+    document = POLICY_FILE.read(path, config)
     nodes = [op.node for op in compiled.operators]
     if [op.get("node") for op in document.get("operators", [])] != nodes:
         raise TreeMTLError(f"{path}: its operators do not match backbone {config.backbone.name}; search again")

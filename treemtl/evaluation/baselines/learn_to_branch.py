@@ -45,10 +45,13 @@ import torch
 
 from treemtl.atomic import write_json_atomic
 from treemtl.errors import TreeMTLError
+from treemtl.evaluation.baselines.search_file import SearchFile
 from treemtl.evaluation.baselines.search_session import SearchSession, mean_values, scaled_iterations, seed_everything
 from treemtl.training.config import ExperimentConfig, LearnToBranchConfig
 
 SETTINGS_KEY = "baselines.learn_to_branch"
+#: ``search.json``: the derived tree, read back by the retraining.
+SEARCH_FILE = SearchFile("learn_to_branch", "layout", "search result", "a learn-to-branch search result", "learn-to-branch")
 
 
 def temperature(settings: LearnToBranchConfig, iteration: int, iterations_per_epoch: int) -> float:
@@ -164,7 +167,7 @@ def write_search(path: str | Path, config: ExperimentConfig, result: BranchSearc
     """``search.json``: the derived tree (id, layout, cost) and the search's trajectory."""
     settings = config.baselines.learn_to_branch
     document = {
-        "method": "learn_to_branch",
+        "method": SEARCH_FILE.method,
         "tasks": list(config.tasks),
         **describe_layout(result.layout, profile, settings.budget),
         "parents": result.parents,
@@ -184,20 +187,9 @@ def write_search(path: str | Path, config: ExperimentConfig, result: BranchSearc
 
 def read_search(path: str | Path, config: ExperimentConfig) -> Any:
     """The derived layout of a ``search.json``, checked against the config's tasks and blocks."""
-    import json
-
     from treemtl.core.layout import Layout
 
-    try:
-        document = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise TreeMTLError(f"{path}: search result not found (run treemtl baselines learn-to-branch first)") from None
-    except (OSError, ValueError) as error:
-        raise TreeMTLError(f"{path}: cannot read the search result ({error})") from error
-    if not isinstance(document, dict) or document.get("method") != "learn_to_branch" or "layout" not in document:
-        raise TreeMTLError(f"{path}: not a learn-to-branch search result (expected method and layout)")
-    if list(document.get("tasks", [])) != list(config.tasks):
-        raise TreeMTLError(f"{path}: searched for tasks {document.get('tasks')}, the config has {list(config.tasks)}")
+    document = SEARCH_FILE.read(path, config)
     layout = Layout.parse(document["layout"])
     if layout.num_blocks != config.backbone.blocks:
         raise TreeMTLError(f"{path}: layout has {layout.num_blocks} blocks, backbone.blocks = {config.backbone.blocks}")

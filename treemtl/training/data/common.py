@@ -35,6 +35,8 @@ from treemtl.training import registry
 #: Per-channel statistics of ImageNet RGB in [0, 1]; the usual input normalization for real photos.
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+_MEAN = np.asarray(IMAGENET_MEAN, dtype=np.float32)
+_STD = np.asarray(IMAGENET_STD, dtype=np.float32)
 
 Item = dict[str, torch.Tensor]
 
@@ -67,11 +69,10 @@ def parse_size(value: Any, where: str) -> tuple[int, int] | None:
     raise TreeMTLError(f"{where}: expected [H, W] with positive integers, got {value!r}")
 
 
-def normalize_image(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """Float [3,H,W] in [0, 1] -> zero-mean, unit-variance channels."""
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
-    return (image - mean_t) / std_t
+def normalize_rgb(image: np.ndarray, full_scale: float = 255.0) -> np.ndarray:
+    """HxWx3 RGB with values in [0, ``full_scale``] -> float32 channels normalized with the ImageNet
+    statistics, the input every file dataset gives the model."""
+    return (image.astype(np.float32) / full_scale - _MEAN) / _STD
 
 
 def unit_normals(normal: np.ndarray, valid: np.ndarray) -> np.ndarray:

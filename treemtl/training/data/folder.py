@@ -32,10 +32,9 @@ import numpy as np
 from treemtl.errors import TreeMTLError
 from treemtl.training.data.common import (
     IMAGE_LEVEL,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     FileDataset,
     check_tasks,
+    normalize_rgb,
     parse_size,
     unit_normals,
 )
@@ -49,8 +48,6 @@ IGNORE_PNG = 255
 #: How many problems ``treemtl data check`` lists (it counts them all).
 SHOWN_PROBLEMS = 20
 _SUFFIX = {"class_map": ".png", "dense_map": ".npy", "normal_map": ".npy"}
-_MEAN = np.asarray(IMAGENET_MEAN, dtype=np.float32)
-_STD = np.asarray(IMAGENET_STD, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -320,7 +317,7 @@ class FolderDataset(FileDataset):
             first = self.index.images[self.stems[0]].name
             raise TreeMTLError(f"{path}: image is {hw[0]}x{hw[1]}, {first} is {self.hw[0]}x{self.hw[1]}; "
                                "set data.options.resize: [H, W] to train on images of different sizes")
-        arrays: dict[str, np.ndarray] = {"image": (image.astype(np.float32) / 255.0 - _MEAN) / _STD}
+        arrays: dict[str, np.ndarray] = {"image": normalize_rgb(image)}
         for task in self.stored:
             arrays.update(read_target(task, self.index, stem, hw))
         return arrays

@@ -33,10 +33,9 @@ from typing import Any
 import numpy as np
 
 from treemtl.training.data.common import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     FileDataset,
     check_tasks,
+    normalize_rgb,
     parse_size,
     unit_normals,
 )
@@ -47,8 +46,6 @@ from treemtl.training.registry import dataset
 TASKS: tuple[str, ...] = dataset("nyuv2").tasks
 ADASHARE_CLASSES = 40
 MTAN_CLASSES = 13
-_MEAN = np.asarray(IMAGENET_MEAN, dtype=np.float32)
-_STD = np.asarray(IMAGENET_STD, dtype=np.float32)
 
 
 def _option_int(options: Mapping[str, Any], key: str, default: int, where: str) -> int:
@@ -120,7 +117,7 @@ class NYUv2AdaShare(FileDataset):
         img_path = self.root / img_rel
         image = read_png(img_path, dtypes={"uint8"}, channels={3}, what="NYUv2 image")
         hw = image.shape[:2]
-        out = {"image": (image.astype(np.float32) / 255.0 - _MEAN) / _STD}
+        out = {"image": normalize_rgb(image)}
         if "segment_semantic" in self.tasks:
             path = self.root / seg_rel
             seg = read_png(path, dtypes={"uint8"}, channels={1}, what="NYUv2 segmentation").astype(np.int64)
@@ -176,7 +173,7 @@ class NYUv2Mtan(FileDataset):
         if np.issubdtype(image.dtype, np.integer):
             raise TreeMTLError(f"{img_path}: image has dtype {image.dtype}; expected floats in [0, 1]")
         hw = image.shape[:2]
-        out = {"image": (image.astype(np.float32) - _MEAN) / _STD}
+        out = {"image": normalize_rgb(image, full_scale=1.0)}
         if "segment_semantic" in self.tasks:
             path = self.split_dir / "label" / name
             seg = read_npy(path, ndims={2}, what="NYUv2 label")

@@ -37,10 +37,9 @@ from typing import Any
 import numpy as np
 
 from treemtl.training.data.common import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     FileDataset,
     check_tasks,
+    normalize_rgb,
     parse_size,
     unit_normals,
 )
@@ -51,8 +50,6 @@ from treemtl.training.registry import dataset
 TASKS: tuple[str, ...] = dataset("taskonomy").tasks
 NUM_CLASSES = 17
 DEPTH_UNITS_PER_METRE = 512.0
-_MEAN = np.asarray(IMAGENET_MEAN, dtype=np.float32)
-_STD = np.asarray(IMAGENET_STD, dtype=np.float32)
 _RGB_SUFFIX = "_domain_rgb.png"
 
 
@@ -132,7 +129,7 @@ class Taskonomy(FileDataset):
         folder, stem = self.samples[index]
         image = read_png(folder / "rgb" / f"{stem}{_RGB_SUFFIX}", dtypes={"uint8"}, channels={3}, what="RGB image")
         hw = (int(image.shape[0]), int(image.shape[1]))
-        out: dict[str, np.ndarray] = {"image": (image.astype(np.float32) / 255.0 - _MEAN) / _STD}
+        out: dict[str, np.ndarray] = {"image": normalize_rgb(image)}
         depth_valid: np.ndarray | None = None
         need_depth = "depth_zbuffer" in self.tasks or ("normal" in self.tasks and self._path(index, "depth_zbuffer").is_file())
         if need_depth:
