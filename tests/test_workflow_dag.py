@@ -184,6 +184,22 @@ def test_profiles_give_each_training_one_gpu(profile: str, tmp_path: Path) -> No
         assert output.count("gpu=1, cpus_per_gpu=8") == 2 * (3 + 15)
 
 
+@pytest.mark.parametrize("profile", ["gpu", "slurm"])
+def test_profiles_give_each_searched_baseline_job_one_gpu(profile: str, tmp_path: Path) -> None:
+    """Learning to Branch and AutoMTL search and retrain like every training: one GPU each."""
+    configfile = tmp_path / "config.yaml"
+    shutil.copy(REPO / "config" / "config.yaml", configfile)
+    done = snakemake(tmp_path, "--configfile", str(configfile), "--profile",
+                     str(REPO / "workflow" / "profiles" / profile), "--dry-run", "baselines")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    for command in ("learn-to-branch", "learn-to-branch-retrain", "automtl", "automtl-retrain"):
+        assert output.count(f"treemtl gpu-slot --gpus 1 -- treemtl baselines {command} ") == 1, command
+    assert "treemtl gpu-slot --gpus 0" not in output
+    if profile == "slurm":
+        assert output.count("gpu=1, cpus_per_gpu=8") == 3 + 15 + 4  # singles, pairs, searches and retrainings
+
+
 #: Placeholders that are never a config string or a path: the job's thread count and GPU count.
 UNQUOTED_ALLOWED = {"threads", "resources.gpu"}
 

@@ -151,6 +151,32 @@ def test_searched_space_needs_no_performance_table(finished: Path, tmp_path: Pat
     assert dry_run(workdir, configfile) == {}
 
 
+def test_baselines_target_searches_retrains_and_tabulates(finished: Path, tmp_path: Path) -> None:
+    """``baselines`` on the finished run: Learning to Branch and AutoMTL search and retrain, the
+    table sets them beside the recommender with every job's seconds, and each job reads exactly
+    its declared inputs (benchmark files included)."""
+    workdir = tmp_path / "baselines"
+    shutil.copytree(finished, workdir, symlinks=True)
+    records = tmp_path / "records"
+    records.mkdir()
+    configfile = _configfile(workdir, "tiny.yaml")
+    done = snakemake(workdir, "--configfile", str(configfile), "--cores", "2", "baselines", timeout=600,
+                     env=open_audit_env(records, workdir / "results"))
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
+    searched = {"learn_to_branch_search", "learn_to_branch_retrain", "automtl_search", "automtl_retrain",
+                "searched_baselines_table"}
+    assert set(job_counts(done.stdout + done.stderr)) == {*searched, "what_to_share", "task_grouping", "baselines"}
+    table = pd.read_csv(workdir / TREE.searched_table("csv"))
+    assert {"Independent", "All-shared", "Ours", "Learn-to-Branch", "AutoMTL"} == set(table["Method"])
+    assert table["Δt"].notna().all() and table["Retrain s"].notna().all()
+    assert table.loc[table["Method"].isin(["Ours", "Learn-to-Branch", "AutoMTL"]), "CPU s"].gt(0).all()
+    assert (workdir / TREE.searched_table("png")).stat().st_size > 0
+    jobs, _ = audited_jobs(workdir, records, workdir / ".snakemake" / "metadata")
+    assert {job.rule for job in jobs.values()} == searched | {"what_to_share", "task_grouping"}
+    _assert_read_as_declared(jobs)
+    assert dry_run(workdir, configfile, "--", "baselines") == {}
+
+
 def test_second_run_has_nothing_to_do(finished: Path) -> None:
     assert dry_run(finished, _configfile(finished, "tiny.yaml")) == {}
 

@@ -19,7 +19,7 @@ folder names by hand, so the layout below is written down once::
     report/                              recommendation tables and figures; report/comparison/
     oracle/                              sample.csv, layouts/<id>/seed<s>/, correlation.json
     baselines/                           What-to-Share and Task-Grouping rankings;
-                                         learn_to_branch/, automtl/ (search, final/), searched.{md,csv}
+                                         learn_to_branch/, automtl/ (search, final/), searched.{md,csv,tex,png}
     logs/<name>.log, benchmarks/<name>.tsv
 
 Arguments that name a run (task, pair, branch, seed, layout id, budget) may also be Snakemake
@@ -312,8 +312,18 @@ class ResultsTree:
         """fvcore FLOPs/params of the derived AutoMTL model."""
         return self.automtl_dir / "final" / "cost.json"
 
+    @property
+    def learn_to_branch_benchmarks(self) -> tuple[Path, Path]:
+        """Benchmark files of Learning to Branch's search and retraining (the seconds each spent)."""
+        return self.benchmark("baselines/learn_to_branch/search"), self.benchmark("baselines/learn_to_branch/retrain")
+
+    @property
+    def automtl_benchmarks(self) -> tuple[Path, Path]:
+        """Benchmark files of AutoMTL's search (pre-train, policy-train) and post-train."""
+        return self.benchmark("baselines/automtl/search"), self.benchmark("baselines/automtl/retrain")
+
     def searched_table(self, suffix: str) -> Path:
-        """The searched baselines beside the recommended trees: ``searched.md`` / ``searched.csv``."""
+        """The searched baselines beside the recommended trees: ``searched.{md,csv,tex}`` and ``searched.png``."""
         return self.baselines_dir / f"searched.{suffix}"
 
     # ------------------------------------------------------------------ bookkeeping

@@ -7,7 +7,8 @@
   derived operator-level policy;
 * ``baselines automtl-retrain`` — post-train: the derived model from scratch with the recipe, and
   its fvcore FLOPs/params (``cost.json``);
-* ``baselines searched-table`` — both beside the recommended trees and the references.
+* ``baselines searched-table`` — both beside the recommended trees and the references, with the
+  compute each spent (benchmark files), and their cost-vs-Δt figure.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def register_searched(commands: argparse._SubParsersAction) -> None:
     table = commands.add_parser("searched-table", help="searched baselines beside the recommended trees")
     table.add_argument("--config", required=True, help="experiment config YAML")
     table.add_argument("--results", required=True, help="results folder")
-    table.add_argument("--out", required=True, help="output stem (writes <stem>.md and <stem>.csv)")
+    table.add_argument("--recommender-benchmarks", nargs="+", required=True, metavar="TSV",
+                       help="benchmark files of every single- and two-task run of the recommender's table")
+    table.add_argument("--out", required=True, help="output stem (writes <stem>.md, .csv, .tex and the figure .png)")
     table.set_defaults(func=run_searched_table)
 
 
@@ -133,6 +136,6 @@ def run_searched_table(args: argparse.Namespace) -> int:
     from treemtl.evaluation.report.searched import write_searched_table
 
     config = load_config(args.config)
-    paths = write_searched_table(config, args.results, args.out)
+    paths = write_searched_table(config, args.results, args.out, args.recommender_benchmarks)
     print(f"searched baselines table: {', '.join(str(p) for p in paths)}")
     return 0

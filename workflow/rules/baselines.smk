@@ -1,7 +1,10 @@
-"""Baselines (target ``baselines``): What-to-Share and Task-Grouping rankings of the layouts.
+"""Baselines (target ``baselines``): What-to-Share and Task-Grouping rankings of the layouts, and
+the searched baselines (Learning to Branch, AutoMTL; ``searched_baselines.smk``).
 
-Both reuse what the recommender already trained (the single-task models, the two-task table),
-so they cost seconds; their trained comparison lives in the ``oracle`` target.
+What-to-Share and Task-Grouping reuse what the recommender already trained (the single-task
+models, the two-task table), so they cost seconds; their trained comparison lives in the
+``oracle`` target. The searched baselines train their own models and are tabulated beside the
+recommended trees with the compute each spent.
 """
 
 rule what_to_share:
@@ -53,10 +56,11 @@ rule task_grouping:
 
 
 rule baselines:
-    """Target: both baselines' rankings and picks per budget."""
+    """Target: both rankings' picks per budget, and the searched baselines' table and figure."""
     input:
         rules.what_to_share.output,
         rules.task_grouping.output,
+        [TREE.searched_table(suffix) for suffix in ("md", "csv", "tex", "png")],
 
 
 localrules:

@@ -137,6 +137,14 @@ def trained_models():
     return models
 
 
+def recommender_benchmarks():
+    """Benchmark files of every run the recommender trains before it can recommend (singles, pairs, repeats)."""
+    runs = TABLE_TREE.two_task_runs(TASKS, NUM_BLOCKS, REPEAT_SEEDS, TABLE_BRANCHES, REPEAT_PAIRS)
+    if TABLE_TREE != TREE:
+        runs += [TREE.single_dir(task) for task in TASKS]
+    return [TREE.benchmark(run.relative_to(TREE.root).as_posix()) for run in runs]
+
+
 def reference_flags(wildcards, input):
     """``--reference FILE`` per single-task metrics.json: one shell word per item, quoted by ``:q``."""
     return [word for path in input.reference for word in ("--reference", path)]
@@ -201,3 +209,8 @@ def final_metrics(wildcards=None):
 def final_models(wildcards=None):
     """model.pt of every layout chosen by :func:`recommended_ids`."""
     return [TREE.final_model(layout_id) for layout_id in recommended_ids(wildcards)]
+
+
+def final_benchmarks(wildcards=None):
+    """Benchmark files of every final training (the seconds each recommended layout took)."""
+    return [TREE.benchmark(f"final/{layout_id}") for layout_id in recommended_ids(wildcards)]

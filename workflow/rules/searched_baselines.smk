@@ -1,8 +1,9 @@
-"""Searched baselines (target ``searched_baselines``): Learning to Branch and AutoMTL.
+"""Searched baselines (target ``searched_baselines``, part of ``baselines``): Learning to Branch and AutoMTL.
 
 Each searches on the experiment's data with its seed, then retrains what it found from scratch
 with the recipe of every final model (``RECIPE`` is a param: changing it reruns both). The
-table sets them beside the recommended trees with the seconds each spent (benchmark files).
+table sets them beside the recommended trees with the seconds each spent (benchmark files: the
+recommender's singles and pairs, each final training, each search and retraining).
 Like every training rule, searches and retrainings ask for ``resources.gpu`` (0 here, raised by
 a profile) and run under ``treemtl gpu-slot``.
 """
@@ -25,7 +26,7 @@ rule learn_to_branch_search:
     log:
         TREE.log("baselines/learn_to_branch/search"),
     benchmark:
-        TREE.benchmark("baselines/learn_to_branch/search")
+        TREE.learn_to_branch_benchmarks[0]
     conda:
         ENV
     shell:
@@ -54,7 +55,7 @@ rule learn_to_branch_retrain:
     log:
         TREE.log("baselines/learn_to_branch/retrain"),
     benchmark:
-        TREE.benchmark("baselines/learn_to_branch/retrain")
+        TREE.learn_to_branch_benchmarks[1]
     conda:
         ENV
     shell:
@@ -79,7 +80,7 @@ rule automtl_search:
     log:
         TREE.log("baselines/automtl/search"),
     benchmark:
-        TREE.benchmark("baselines/automtl/search")
+        TREE.automtl_benchmarks[0]
     conda:
         ENV
     shell:
@@ -109,7 +110,7 @@ rule automtl_retrain:
     log:
         TREE.log("baselines/automtl/retrain"),
     benchmark:
-        TREE.benchmark("baselines/automtl/retrain")
+        TREE.automtl_benchmarks[1]
     conda:
         ENV
     shell:
@@ -119,22 +120,31 @@ rule automtl_retrain:
 
 
 rule searched_baselines_table:
-    """Both searched baselines beside the recommended trees: Δ, cost and compute seconds."""
+    """Both searched baselines beside the recommended trees: Δ, cost, compute seconds and a figure."""
     input:
-        performance=TREE.performance_table,
+        recommendations=recommendation_tables(),
         singles=single_metrics(),
         finals=final_metrics,
         ltb_search=TREE.learn_to_branch_search,
         ltb=TREE.learn_to_branch_metrics,
         automtl=TREE.automtl_metrics,
         automtl_cost=TREE.automtl_cost,
+        recommender_benchmarks=recommender_benchmarks(),
+        final_benchmarks=final_benchmarks,
+        searched_benchmarks=[*TREE.learn_to_branch_benchmarks, *TREE.automtl_benchmarks],
     output:
         markdown=TREE.searched_table("md"),
         csv=TREE.searched_table("csv"),
         latex=TREE.searched_table("tex"),
+        figure=report(
+            TREE.searched_table("png"),
+            caption="../report/searched.rst",
+            category="Baselines",
+        ),
     params:
         config=CONFIG_FILE,
         results=TREE.root,
+        budgets=config["recommend"]["budgets"],
         stem=lambda wildcards, output: os.path.splitext(output.markdown)[0],
     log:
         TREE.log("baselines/searched_table"),
@@ -142,7 +152,7 @@ rule searched_baselines_table:
         ENV
     shell:
         "treemtl baselines searched-table --config {params.config:q} --results {params.results:q}"
-        " --out {params.stem:q} > {log:q} 2>&1"
+        " --recommender-benchmarks {input.recommender_benchmarks:q} --out {params.stem:q} > {log:q} 2>&1"
 
 
 rule searched_baselines:

@@ -286,6 +286,10 @@ def _formats(frame: pd.DataFrame) -> dict[str, str]:
             formats[name] = "{:.3f}"
         elif name == "Score":
             formats[name] = "{:.3f}"
+        elif name == "Models":
+            formats[name] = "{:.2f}"
+        elif name.endswith(" s"):
+            formats[name] = "{:.1f}"
         elif " " in name and pd.api.types.is_numeric_dtype(frame[column]):
             formats[name] = "{:.4f}"
     return formats

@@ -1,106 +1,231 @@
 """The searched baselines beside the recommended trees: accuracy, cost and the compute spent.
 
-Rows: the references (single-task models, all-shared, independent), the recommender's top layout
-within each budget (trained final model), Learning to Branch's tree (retrained) and AutoMTL's
-operator-level model (post-trained). Columns as in the comparison tables — FLOPs/params change
-against T independent backbones (heads excluded; AutoMTL's from fvcore on its derived model),
-every metric, Δ per task and Δt — plus the compute each method spent, from the Snakemake
-benchmark files: ``Search s`` (the recommender: every single- and two-task training; a searched
-baseline: its search) and ``Retrain s`` (the model in the row), wall-clock seconds, and
-``CPU s``, the CPU seconds of both. This is the cost comparison the paper argues from: a
-recommendation reuses one set of two-task models for every budget, a search runs per budget.
+Rows: the references (independent = the single-task models, all-shared), every trained pick of
+the recommender within each budget (``recommend/budget<x>.csv``, in rank order, with its final
+model), Learning to Branch's tree (retrained) and AutoMTL's operator-level model (post-trained).
+Columns as in the comparison tables — FLOPs/params change against T independent backbones (heads
+excluded; AutoMTL's from fvcore on its derived model), ``Models`` (backbones' worth of FLOPs, the
+unit of the budgets), the smallest configured budget a searched model fits, every metric, Δ per
+task and Δt — plus the compute each method spent, from the Snakemake benchmark files:
+``Search s`` (the recommender: every single- and two-task training of its table; a searched
+baseline: its search) and ``Retrain s`` (the model in the row), wall-clock seconds, and ``CPU s``,
+the CPU seconds of both. This is the cost comparison the paper argues from: a recommendation reuses
+one set of two-task models for every budget, a search runs per budget.
+
+Only the recommendation files are read, never the performance table, so a searched design space
+(no table) gets the same comparison. Every trained row comes from one training run with the
+experiment's recipe, so the recommender and the searched baselines are compared like for like.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from treemtl.errors import TreeMTLError
+from treemtl.results_tree import ResultsTree, budget_label
 from treemtl.training.config import ExperimentConfig
 
 
-def benchmark_seconds(paths: Iterable[Path]) -> tuple[float, float] | None:
-    """(wall s, CPU s) summed over Snakemake benchmark files; None if any is missing."""
-    wall = cpu = 0.0
-    for path in paths:
-        if not path.is_file():
-            return None
-        with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
+
+@dataclass(frozen=True)
+class Seconds:
+    """Wall-clock and CPU seconds of one or more jobs."""
+
+    wall: float
+    cpu: float
+
+    def __add__(self, other: Seconds) -> Seconds:
+        return Seconds(self.wall + other.wall, self.cpu + other.cpu)
+
+
+def benchmark_seconds(paths: Iterable[str | Path]) -> Seconds:
+    """Seconds summed over Snakemake benchmark files (the last row of each: its latest run)."""
+    total = Seconds(0.0, 0.0)
+    for path in map(Path, paths):
+        try:
+            with path.open(newline="") as handle:
+                rows = list(csv.DictReader(handle, delimiter="\t"))
+        except FileNotFoundError:
+            raise TreeMTLError(f"{path}: benchmark file not found (Snakemake writes it when the job runs)") from None
         if not rows:
             raise TreeMTLError(f"{path}: empty benchmark file")
         try:
-            wall += float(rows[-1]["s"])
-            cpu += float(rows[-1].get("cpu_time") or 0.0)
-        except (KeyError, ValueError) as error:
+            total += Seconds(float(rows[-1]["s"]), float(rows[-1].get("cpu_time") or 0.0))
+        except (KeyError, TypeError, ValueError) as error:
             raise TreeMTLError(f"{path}: not a Snakemake benchmark file ({error})") from None
-    return wall, cpu
+    return total
 
 
-def _compute(search: tuple[float, float] | None, retrain: tuple[float, float] | None) -> dict[str, Any]:
+def _compute(search: Seconds | None, retrain: Seconds) -> dict[str, Any]:
+    spent = retrain if search is None else search + retrain
     return {
-        "Search s": None if search is None else round(search[0], 1),
-        "Retrain s": None if retrain is None else round(retrain[0], 1),
-        "CPU s": None if search is None or retrain is None else round(search[1] + retrain[1], 1),
+        "Search s": None if search is None else round(search.wall, 1),
+        "Retrain s": round(retrain.wall, 1),
+        "CPU s": round(spent.cpu, 1),
     }
 
 
-def searched_rows(config: ExperimentConfig, results: str | Path) -> list[dict[str, Any]]:
-    """Every row of the table (see the module doc)."""
-    from itertools import combinations
+def fitting_budget(models: float, budgets: Sequence[float]) -> str:
+    """The smallest configured budget (backbones' worth of FLOPs) that ``models`` fits."""
+    fits = [b for b in sorted(budgets) if models <= b * (1 + 1e-9)]
+    return f"{fits[0]:g} models" if fits else "over every budget"
 
-    from treemtl.evaluation.report.comparison import Context, model_row
-    from treemtl.results_tree import budget_label, pair_name
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="") as handle:
+            return list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise TreeMTLError(f"{path}: not found (run the recommend step first)") from None
+
+
+class _Rows:
+    """Builds the rows against one set of single-task references."""
+
+    def __init__(self, config: ExperimentConfig, tree: ResultsTree) -> None:
+        from treemtl.evaluation.oracle import single_reference
+
+        self.config = config
+        self.tree = tree
+        self.tasks = tuple(config.tasks)
+        self.reference = single_reference(tree.root, self.tasks)
+
+    def row(self, method: str, budget: str | None, label: str, layout: str | None, cost: Mapping[str, float],
+            trained: tuple[Mapping[str, Mapping[str, float]], str], compute: Mapping[str, Any],
+            score: float | None = None) -> dict[str, Any]:
+        from treemtl.evaluation.report.comparison import change_pct, model_row
+
+        row = model_row(label, None, pd.DataFrame(), self.tasks, self.reference, trained,
+                        {"Method": method, "Budget": budget}, self.config)
+        row.update({
+            "Layout": layout,
+            "Models": float(cost["flops_pct"]) * len(self.tasks) / 100.0,
+            "FLOPs vs ind. (%)": change_pct(cost["flops_pct"]),
+            "Params vs ind. (%)": change_pct(cost["params_pct"]),
+            "Score": score,
+        })
+        row.update(compute)
+        return row
+
+    def final(self, layout_id: int) -> tuple[dict[str, dict[str, float]], str]:
+        from treemtl.training.metrics_file import read_metrics
+
+        return read_metrics(self.tree.final_metrics(layout_id), self.tasks), "final"
+
+
+def searched_rows(config: ExperimentConfig, results: str | Path,
+                  recommender_benchmarks: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """Every row of the table (see the module doc).
+
+    ``recommender_benchmarks``: the benchmark files of every run the recommender's two-task table
+    needs (singles and pairs, with their repeats), its ``Search s``.
+    """
+    from treemtl.evaluation.baselines.references import references
+
+    tree = ResultsTree(Path(results))
+    rows = _Rows(config, tree)
+    num_tasks = len(rows.tasks)
+    budgets = [float(b) for b in config.recommend.budgets]
+    shared, independent = references(num_tasks, config.backbone.blocks)
+    table: list[dict[str, Any]] = [
+        rows.row(independent.name, None, f"#{independent.layout_id}", independent.layout.format(),
+                 {"flops_pct": 100.0, "params_pct": 100.0}, (rows.reference, "single-task models"),
+                 _compute(None, benchmark_seconds(tree.benchmark(f"single/{t}") for t in rows.tasks))),
+        rows.row(shared.name, None, f"#{shared.layout_id}", shared.layout.format(),
+                 {"flops_pct": 100.0 / num_tasks, "params_pct": 100.0 / num_tasks}, rows.final(shared.layout_id),
+                 _compute(None, benchmark_seconds([tree.benchmark(f"final/{shared.layout_id}")]))),
+    ]
+    search = benchmark_seconds(recommender_benchmarks)
+    for budget in budgets:
+        for rank, pick in enumerate(_read_csv(tree.recommendation(budget)), start=1):
+            layout_id = int(pick["id"])
+            table.append(rows.row("Ours", f"{budget:g} models", f"#{layout_id} (rank {rank})", pick["layout"], pick,
+                                  rows.final(layout_id),
+                                  _compute(search, benchmark_seconds([tree.benchmark(f"final/{layout_id}")])),
+                                  score=float(pick["score"])))
+    table += _searched(rows, budgets)
+    return table
+
+
+def _searched(rows: _Rows, budgets: Sequence[float]) -> list[dict[str, Any]]:
+    """The rows of the searched baselines whose retraining has finished."""
+    import json
+
+    from treemtl.evaluation.baselines.learn_to_branch import SEARCH_FILE
     from treemtl.training.metrics_file import read_metrics
 
-    ctx = Context(config, results)
-    tree = ctx.tree
-    tasks = list(config.tasks)
-    empty = {"Search s": None, "Retrain s": None, "CPU s": None}
-    rows = ctx.reference_rows(**empty)
-    pairs = [pair_name(a, b) for a, b in combinations(tasks, 2)]
-    recommender = [tree.benchmark(f"single/{t}") for t in tasks]
-    recommender += [tree.benchmark(f"pairs/{p}/branch{k}") for p in pairs for k in range(1, config.backbone.blocks + 1)]
-    search_cost = benchmark_seconds(recommender)
-    for budget in config.recommend.budgets:
-        for layout_id in ctx.top(1, budget):
-            retrain = benchmark_seconds([tree.benchmark(f"final/{layout_id}")])
-            rows.append(ctx.row(f"Ours ≤{budget_label(budget)} models #{layout_id}", layout_id,
-                                **_compute(search_cost, retrain)))
-    search = ctx.read_json(tree.learn_to_branch_search)
-    if search is not None:
-        trained = (read_metrics(tree.learn_to_branch_metrics, tasks), "learn-to-branch retrain") \
-            if tree.learn_to_branch_metrics.is_file() else None
-        compute = _compute(benchmark_seconds([tree.benchmark("baselines/learn_to_branch/search")]),
-                           benchmark_seconds([tree.benchmark("baselines/learn_to_branch/retrain")]))
-        rows.append(model_row(f"Learn-to-Branch #{search['id']}", int(search["id"]), ctx.table, ctx.tasks,
-                              ctx.reference, trained, compute))
-    cost = ctx.read_json(tree.automtl_cost)
-    if tree.automtl_metrics.is_file() and cost is not None:
-        from treemtl.evaluation.report.comparison import change_pct
-
-        compute = _compute(benchmark_seconds([tree.benchmark("baselines/automtl/search")]),
-                           benchmark_seconds([tree.benchmark("baselines/automtl/retrain")]))
-        row = model_row("AutoMTL", None, ctx.table, ctx.tasks, ctx.reference,
-                        (read_metrics(tree.automtl_metrics, tasks), "automtl post-train"), compute)
-        row["Layout"] = "operator-level policy"
-        row["FLOPs vs ind. (%)"] = change_pct(cost["flops_pct"])
-        row["Params vs ind. (%)"] = change_pct(cost["params_pct"])
-        rows.append(row)
-    return rows
+    tree, found = rows.tree, []
+    if tree.learn_to_branch_metrics.is_file():
+        search = SEARCH_FILE.read(tree.learn_to_branch_search, rows.config)
+        seconds = [benchmark_seconds([path]) for path in tree.learn_to_branch_benchmarks]
+        found.append(rows.row("Learn-to-Branch", fitting_budget(float(search["models"]), budgets), f"#{search['id']}",
+                              search["layout"], search,
+                              (read_metrics(tree.learn_to_branch_metrics, rows.tasks), "learn-to-branch retrain"),
+                              _compute(*seconds)))
+    if tree.automtl_metrics.is_file():
+        try:
+            cost = json.loads(tree.automtl_cost.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise TreeMTLError(f"{tree.automtl_cost}: cannot read the AutoMTL cost ({error}); "
+                               "run treemtl baselines automtl-retrain again") from None
+        seconds = [benchmark_seconds([path]) for path in tree.automtl_benchmarks]
+        found.append(rows.row("AutoMTL", fitting_budget(float(cost["models"]), budgets), "derived model",
+                              "operator-level policy", cost,
+                              (read_metrics(tree.automtl_metrics, rows.tasks), "automtl post-train"),
+                              _compute(*seconds)))
+    return found
 
 
-def write_searched_table(config: ExperimentConfig, results: str | Path, out: str | Path) -> list[Path]:
-    """Write ``<out>.md``, ``<out>.csv`` and ``<out>.tex`` (``out`` is a stem or a ``.md`` path)."""
+def cost_delta_plot(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """FLOPs change vs trained Δt of every row: the references, each recommender pick, each searched model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from treemtl.atomic import save_figure_atomic
+
+    markers = {"Ours": ("*", "tab:red"), "Learn-to-Branch": ("s", "tab:blue"), "AutoMTL": ("^", "tab:green")}
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    for method, group in frame.groupby("Method", sort=False, dropna=False):
+        marker, color = markers.get(str(method), ("o", "grey"))
+        label = str(method) if method in markers else "references"
+        ax.scatter(group["FLOPs vs ind. (%)"], group["Δt"], marker=marker, s=90 if method in markers else 30,
+                   color=color, edgecolors="black", linewidths=0.5, alpha=0.85, label=label)
+    for _, row in frame.iterrows():
+        name = row["Model"] if row["Method"] == "Ours" else row["Method"]
+        ax.annotate(str(name), (row["FLOPs vs ind. (%)"], row["Δt"]), fontsize=6, xytext=(3, 3),
+                    textcoords="offset points")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), fontsize=7)
+    ax.set_xlabel("FLOPs vs independent models (%)")
+    ax.set_ylabel("trained Δt (%)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_figure_atomic(path, fig)
+
+
+def write_searched_table(config: ExperimentConfig, results: str | Path, out: str | Path,
+                         recommender_benchmarks: Sequence[str | Path]) -> list[Path]:
+    """Write ``<out>.md``, ``.csv``, ``.tex`` and the cost-vs-Δt figure ``.png`` (``out``: a stem or a ``.md`` path)."""
     from treemtl.evaluation.report.comparison import write_frame
 
     stem = Path(out)
-    if stem.suffix in (".md", ".csv", ".tex"):
+    if stem.suffix in (".md", ".csv", ".tex", ".png"):
         stem = stem.with_suffix("")
-    frame = pd.DataFrame(searched_rows(config, results))
-    return write_frame(frame, stem, "Searched baselines (Learning to Branch, AutoMTL) beside the recommended trees")
+    frame = pd.DataFrame(searched_rows(config, results, recommender_benchmarks))
+    first = ["Method", "Budget", "Model", "Layout", "Models"]
+    frame = frame[first + [c for c in frame.columns if c not in first]]
+    paths = write_frame(frame, stem, f"Searched baselines (Learning to Branch, AutoMTL) beside the recommended trees "
+                                     f"({config.experiment})")
+    paths.append(cost_delta_plot(frame, stem.with_suffix(".png"),
+                                 f"{config.experiment}: cost vs trained Δt, recommended and searched"))
+    return paths
