@@ -308,3 +308,17 @@ def test_dry_run_of_the_searched_baselines_target(tmp_path: Path) -> None:
     for rule in ("learn_to_branch_search", "learn_to_branch_retrain", "automtl_search", "automtl_retrain",
                  "searched_baselines_table", "searched_baselines"):
         assert counts.get(rule) == 1, counts
+
+
+def test_search_session_builds_declared_tasks_like_the_trainer(every_task_type) -> None:  # type: ignore[no-untyped-def]
+    from treemtl.evaluation.baselines.search_session import SearchSession
+    from treemtl.training.config import config_from_dict
+    from treemtl.training.tasks import head_channels, pooled_tasks
+
+    config = config_from_dict({"experiment": "declared", "tasks": every_task_type,
+                               "data": {"dataset": "folder", "root": "unused"}})
+    session = SearchSession.open(config, device="cpu", threads=1, train_set=[])  # type: ignore[arg-type]
+    tasks = [task["name"] for task in every_task_type]
+    assert session.out_channels == head_channels(tasks, 0, config)
+    assert session.out_channels["drivable"] == 2 and session.out_channels["weather"] == 4
+    assert session.pooled == pooled_tasks(tasks, config) == {"weather", "age"}

@@ -7,6 +7,7 @@ position, so a resumed job continues with exactly the batches an uninterrupted o
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 
 import numpy as np
@@ -15,6 +16,13 @@ from torch import Tensor
 from torch.utils.data import Sampler
 
 from treemtl.errors import TreeMTLError
+
+
+def seed_global_rngs(seed: int) -> None:
+    """Seed the global RNGs that weight initialisation (and a search's Gumbel noise) draw from."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
 
 
 def epoch_order(num_items: int, seed: int, epoch: int) -> Tensor:

@@ -30,7 +30,6 @@ and the position, so a resumed run sees exactly the batches an uninterrupted one
 
 from __future__ import annotations
 
-import random
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,7 +37,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
@@ -49,7 +47,9 @@ from treemtl.training.config import ExperimentConfig, TrainConfig, config_from_d
 from treemtl.training.devices import autocast_context, available_cpus, resolve_device, to_device
 from treemtl.errors import TreeMTLError
 from treemtl.core.relative_performance import overall_relative_performance
-from treemtl.training.sampling import EpochBatchSampler
+from treemtl.training.metrics_file import Metrics
+from treemtl.training.sampling import EpochBatchSampler, seed_global_rngs
+from treemtl.training.warm_start import ModelFactory
 from treemtl.training.tasks import TaskSpec, get_task, head_channels, pooled_tasks, task_directions
 from treemtl.training.train_log import TrainLog
 from treemtl.training.training_state import RESUME_FILE, Progress, TrainingState, start_or_resume
@@ -57,9 +57,7 @@ from treemtl.training.training_state import RESUME_FILE, Progress, TrainingState
 if TYPE_CHECKING:
     from treemtl.core.layout import Layout
 
-Metrics = dict[str, dict[str, float]]
 IterationCallback = Callable[[int], None]
-ModelFactory = Callable[[int], nn.Module]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -223,9 +221,7 @@ def tree_model_factory(config: ExperimentConfig, tasks: Sequence[str], layout: L
 def build_state(run: RunSpec, setup: Setup, make_model: ModelFactory, reference: Metrics | None) -> TrainingState:
     """Iteration 0 of the run: seeded initial weights, optimizer, LR schedule and data order."""
     # Model initialisation consumes the global RNGs: seed them first.
-    torch.manual_seed(run.seed)
-    np.random.seed(run.seed % 2**32)
-    random.seed(run.seed)
+    seed_global_rngs(run.seed)
     model = make_model(setup.num_classes)
     model.to(setup.device)
     model.train()

@@ -29,10 +29,10 @@ from torch import Tensor, nn
 from treemtl.errors import TreeMTLError
 from treemtl.training.checkpoint import RESUME_VERSION, capture_rng_state, load_resume, restore_rng_state, save_resume
 from treemtl.training.loss_guard import LossGuard
+from treemtl.training.metrics_file import Metrics
 from treemtl.training.sampling import EpochBatchSampler
 from treemtl.training.train_log import TrainLog
 
-Metrics = dict[str, dict[str, float]]
 
 RESUME_FILE = "resume.pt"
 CORRUPT_SUFFIX = ".corrupt"

@@ -36,7 +36,8 @@ import torch
 from treemtl.atomic import write_json_atomic
 from treemtl.errors import TreeMTLError
 from treemtl.evaluation.baselines.search_file import SearchFile
-from treemtl.evaluation.baselines.search_session import SearchSession, mean_values, scaled_iterations, seed_everything
+from treemtl.evaluation.baselines.search_session import SearchSession, mean_values, scaled_iterations
+from treemtl.training.sampling import seed_global_rngs
 from treemtl.training.config import AutoMTLConfig, ExperimentConfig, TrainConfig
 
 SETTINGS_KEY = "baselines.automtl"
@@ -81,16 +82,17 @@ def weight_optimizer(parameters: list[torch.nn.Parameter], recipe: TrainConfig) 
                             weight_decay=recipe.weight_decay)
 
 
-def compile_for(config: ExperimentConfig, out_channels: dict[str, int]) -> Any:
-    """The compiled backbone of the config and fresh heads (task -> module) for ``out_channels``."""
+def compile_for(config: ExperimentConfig, out_channels: dict[str, int], pooled: frozenset[str]) -> Any:
+    """The compiled backbone of the config and fresh heads (task -> module) for ``out_channels``
+    (pooled heads for the image-level tasks in ``pooled``)."""
     from treemtl.nets.automtl_supermodel import compile_backbone
     from treemtl.nets.backbones import build_backbone
-    from treemtl.nets.heads import build_head
+    from treemtl.nets.model import build_heads
 
     compiled = compile_backbone(build_backbone(config.backbone.name, config.backbone.weights), config.backbone.input_size)
     last = next(n for n in compiled.graph_module.graph.nodes if n.op == "output").args[0]
     channels = int(last.meta["tensor_meta"].shape[1])
-    heads = {task: build_head(config.head, channels, c) for task, c in out_channels.items()}
+    heads = build_heads(config.head, channels, out_channels, pooled)
     return compiled, heads
 
 
@@ -115,8 +117,8 @@ def search(config: ExperimentConfig, *, device: str = "auto", threads: int | Non
     settings = config.baselines.automtl
     session = SearchSession.open(config, device=device, threads=threads, train_set=train_set)
     schedule = Schedule.of(config, settings, iters)
-    seed_everything(config.seed)
-    compiled, heads = compile_for(config, session.out_channels)
+    seed_global_rngs(config.seed)
+    compiled, heads = compile_for(config, session.out_channels, session.pooled)
     model = AutoMTLSupermodel(compiled, heads).to(session.device)
     model.train()
     weights = weight_optimizer(model.weight_parameters(), config.train)
@@ -228,10 +230,11 @@ def model_cost(config: ExperimentConfig, model: Any) -> dict[str, Any]:
 def derived_model_factory(config: ExperimentConfig, policy_path: str | Path) -> Any:
     """``num_classes -> AutoMTLModel`` of a ``policy.json`` (fresh weights, as the retraining needs)."""
     from treemtl.nets.automtl_supermodel import AutoMTLModel
-    from treemtl.training.tasks import head_channels
+    from treemtl.training.tasks import head_channels, pooled_tasks
 
     def make(num_classes: int) -> AutoMTLModel:
-        compiled, heads = compile_for(config, head_channels(list(config.tasks), num_classes))
+        tasks = list(config.tasks)
+        compiled, heads = compile_for(config, head_channels(tasks, num_classes, config), pooled_tasks(tasks, config))
         return AutoMTLModel(compiled, read_policy(policy_path, config, compiled), heads)
 
     return make

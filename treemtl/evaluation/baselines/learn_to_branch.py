@@ -46,7 +46,8 @@ import torch
 from treemtl.atomic import write_json_atomic
 from treemtl.errors import TreeMTLError
 from treemtl.evaluation.baselines.search_file import SearchFile
-from treemtl.evaluation.baselines.search_session import SearchSession, mean_values, scaled_iterations, seed_everything
+from treemtl.evaluation.baselines.search_session import SearchSession, mean_values, scaled_iterations
+from treemtl.training.sampling import seed_global_rngs
 from treemtl.training.config import ExperimentConfig, LearnToBranchConfig
 
 SETTINGS_KEY = "baselines.learn_to_branch"
@@ -89,16 +90,16 @@ def search(config: ExperimentConfig, fractions: Sequence[float], *, device: str 
     """Train the supernet's weights and parent distributions jointly; return the derived tree."""
     from treemtl.nets.branching_supernet import BranchingSupernet
     from treemtl.nets.detect import split_backbone
-    from treemtl.nets.heads import build_head
+    from treemtl.nets.model import build_heads
 
     settings = config.baselines.learn_to_branch
     session = SearchSession.open(config, device=device, threads=threads, train_set=train_set)
     total = iters if iters is not None else scaled_iterations(config, settings.iters_fraction, f"{SETTINGS_KEY}.iters_fraction")
     if len(fractions) != config.backbone.blocks:
         raise TreeMTLError(f"learn-to-branch: profile has {len(fractions)} blocks, backbone.blocks = {config.backbone.blocks}")
-    seed_everything(config.seed)
+    seed_global_rngs(config.seed)
     split = split_backbone(config.backbone)
-    heads = {task: build_head(config.head, split.out_channels, channels) for task, channels in session.out_channels.items()}
+    heads = build_heads(config.head, split.out_channels, session.out_channels, session.pooled)
     net = BranchingSupernet(split.blocks, heads, settings.children).to(session.device)
     net.train()
     betas = (config.train.adam_betas[0], config.train.adam_betas[1])

@@ -8,7 +8,6 @@ and adds only what a search needs: an endless stream of batches and a timer.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,15 +22,8 @@ from treemtl.errors import TreeMTLError
 from treemtl.training.config import ExperimentConfig
 from treemtl.training.devices import available_cpus, resolve_device, to_device
 from treemtl.training.sampling import EpochBatchSampler
-from treemtl.training.tasks import head_channels
+from treemtl.training.tasks import head_channels, pooled_tasks
 from treemtl.training.trainer import Objective
-
-
-def seed_everything(seed: int) -> None:
-    """Seed the global RNGs that weight initialisation and Gumbel noise draw from."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
 
 
 @dataclass
@@ -58,12 +50,18 @@ class SearchSession:
 
             train_set = build_dataset(config, "train", list(tasks))
         return cls(config=config, tasks=tasks, device=resolve_device(device), train_set=train_set,
-                   objective=Objective.of(tasks, config.train),
+                   objective=Objective.of(tasks, config.train, config),
                    num_classes=int(getattr(train_set, "num_classes", 0)))
 
     @property
     def out_channels(self) -> dict[str, int]:
-        return head_channels(list(self.tasks), self.num_classes)
+        """Head output channels of each task, declared tasks included (as the trainer builds them)."""
+        return head_channels(list(self.tasks), self.num_classes, self.config)
+
+    @property
+    def pooled(self) -> frozenset[str]:
+        """The image-level tasks, whose heads pool (as in the trainer's models)."""
+        return pooled_tasks(list(self.tasks), self.config)
 
     @property
     def iterations_per_epoch(self) -> int:
