@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 
 from treemtl.atomic import write_lines_atomic
-from treemtl.core.layout import iter_chains
+from treemtl.core.layout import iter_chains, mask_tasks, partition_text
 from treemtl.errors import TreeMTLError
 
 
@@ -36,7 +36,7 @@ def lines(num_tasks: int, num_blocks: int, fmt: str) -> Iterator[str]:
     if fmt == "csv":
         yield "id,layout\n"
         for index, chain in enumerate(iter_chains(num_tasks, num_blocks)):
-            text = "|".join([texts.get(p) or texts.setdefault(p, _partition_text(p, num_tasks)) for p in chain])
+            text = "|".join([texts.get(p) or texts.setdefault(p, partition_text(p, num_tasks)) for p in chain])
             yield f'{index},"{text}"\n' if "," in text else f"{index},{text}\n"
     else:
         for index, chain in enumerate(iter_chains(num_tasks, num_blocks)):
@@ -44,18 +44,10 @@ def lines(num_tasks: int, num_blocks: int, fmt: str) -> Iterator[str]:
             yield '{"id": %d, "layout": [%s]}\n' % (index, parts)
 
 
-def _partition_text(partition: tuple[int, ...], num_tasks: int) -> str:
-    """One block of the text form (``Layout.format``): tasks as digits, '.'-separated beyond 10 tasks."""
-    separator = "" if num_tasks <= 10 else "."
-    return ",".join(separator.join(str(t) for t in _tasks(mask)) for mask in partition)
-
-
 def _partition_json(partition: tuple[int, ...]) -> str:
-    return json.dumps([_tasks(mask) for mask in partition])
+    return json.dumps([mask_tasks(mask) for mask in partition])
 
 
-def _tasks(mask: int) -> list[int]:
-    return [t for t in range(mask.bit_length()) if mask >> t & 1]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -293,17 +293,19 @@ class LayoutSpace:
 
     def texts(self) -> list[str]:
         """Text form of every layout (built per distinct partition, then joined)."""
-        part_text = [_partition_text(p, self.num_tasks) for p in self.partitions]
+        part_text = [partition_text(p, self.num_tasks) for p in self.partitions]
         return ["|".join([part_text[k] for k in row]) for row in self.chains.tolist()]
 
 
-def _mask_tasks(mask: int) -> list[int]:
+def mask_tasks(mask: int) -> list[int]:
+    """Tasks of a group stored as a bitmask (bit t set = task t in the group), ascending."""
     return [t for t in range(mask.bit_length()) if mask >> t & 1]
 
 
-def _partition_text(partition: tuple[int, ...], num_tasks: int) -> str:
+def partition_text(partition: tuple[int, ...], num_tasks: int) -> str:
+    """One block of the text form (``Layout.format``): tasks as digits, '.'-separated beyond 10 tasks."""
     sep = "" if num_tasks <= 10 else "."
-    return ",".join(sep.join(str(t) for t in _mask_tasks(m)) for m in partition)
+    return ",".join(sep.join(str(t) for t in mask_tasks(m)) for m in partition)
 
 
 @lru_cache(maxsize=16)
@@ -354,7 +356,7 @@ def _copies(num_tasks: int, num_blocks: int) -> np.ndarray:
 @lru_cache(maxsize=16)
 def _layouts(num_tasks: int, num_blocks: int) -> tuple[Layout, ...]:
     space = layout_space(num_tasks, num_blocks)
-    as_tuples = [tuple(tuple(_mask_tasks(m)) for m in p) for p in space.partitions]
+    as_tuples = [tuple(tuple(mask_tasks(m)) for m in p) for p in space.partitions]
     trusted = Layout._trusted
     return tuple(trusted(tuple([as_tuples[k] for k in row])) for row in space.chains.tolist())
 
@@ -390,7 +392,7 @@ def layout_from_id(layout_id: int, num_tasks: int, num_blocks: int) -> Layout:
                                           num_blocks - block, rest)
         lowest = block
     chain = prefix + (tuple(sorted(stored, key=_lowest_bit)),) * (num_blocks - lowest)
-    return Layout._trusted(tuple(tuple(tuple(_mask_tasks(m)) for m in partition) for partition in chain))
+    return Layout._trusted(tuple(tuple(tuple(mask_tasks(m)) for m in partition) for partition in chain))
 
 
 def _cut_block(chains: tuple[tuple[int, ...], ...], stored: tuple[int, ...], closed: frozenset[int], lowest: int,

@@ -34,9 +34,9 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from treemtl.core.cost import BlockProfile, Budget, LayoutCosts, layout_costs
+from treemtl.core.cost import _TOLERANCE, BlockProfile, Budget, LayoutCosts, layout_costs
 from treemtl.core.estimator import TwoTaskTable, task_weights
-from treemtl.core.layout import Layout, count_chains, layout_id
+from treemtl.core.layout import Layout, count_chains, layout_id, mask_tasks
 from treemtl.core.recommend import costs_of, performance_rows
 from treemtl.errors import TreeMTLError
 
@@ -45,7 +45,6 @@ MAX_TASKS = 14
 MAX_BLOCKS = 32
 #: Relative slack on scores (search sums vs. the table's sums) and on fractional costs.
 _SLACK = 1e-9
-_TOLERANCE = 1e-9  # treemtl.core.cost's tolerance for fractional profiles
 #: Scores closer than this (relative to the largest) are equal: the rounding of a sum of <= 91 terms.
 _TIE = 1e-12
 
@@ -456,7 +455,7 @@ class _Run:
 def _answer(table: TwoTaskTable, profile: BlockProfile, weights: np.ndarray, budget: Budget | None, k: int,
             leaves: list[_Leaf]) -> tuple[pd.DataFrame, tuple[Layout, ...]]:
     """Score the candidate layouts as the table does, keep those within budget, rank, take k."""
-    layouts = [Layout._trusted(tuple(tuple(_tasks(mask) for mask in part) for part in leaf.blocks))
+    layouts = [Layout._trusted(tuple(tuple(tuple(mask_tasks(mask)) for mask in part) for part in leaf.blocks))
                for leaf in leaves]
     if not layouts:
         return _no_rows(table, profile, weights), ()
@@ -476,8 +475,6 @@ def _answer(table: TwoTaskTable, profile: BlockProfile, weights: np.ndarray, bud
     return result, chosen
 
 
-def _tasks(mask: int) -> tuple[int, ...]:
-    return tuple(t for t in range(mask.bit_length()) if mask >> t & 1)
 
 
 def _no_rows(table: TwoTaskTable, profile: BlockProfile, weights: np.ndarray) -> pd.DataFrame:
