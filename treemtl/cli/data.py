@@ -1,5 +1,6 @@
-"""``treemtl data``: generate the synthetic benchmark, draw contact sheets of it, and check a
-configured dataset (every file of a folder dataset) before any training."""
+"""``treemtl data``: generate the synthetic benchmark, draw contact sheets of it, check a
+configured dataset (every file of a folder dataset) before any training, and write format samples
+of the real datasets."""
 
 from __future__ import annotations
 
@@ -43,6 +44,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--out", default=None, help="JSON file to write: dataset, root, sizes, classes")
     check.set_defaults(func=run)
 
+    samples = commands.add_parser(
+        "format-samples", help="write a few random samples in NYUv2's or Tiny-Taskonomy's on-disk format",
+        description="Random pixels in the exact folder layout, file types and split files the loaders read: "
+        "to dry-run or time a paper config before its dataset is downloaded.",
+    )
+    samples.add_argument("--dataset", required=True, choices=("nyuv2", "taskonomy"))
+    samples.add_argument("--out", required=True, help="folder to write (data.root of the config)")
+    samples.add_argument("--train", type=int, default=32, help="train samples (default 32)")
+    samples.add_argument("--val", type=int, default=8, help="val samples (default 8)")
+    samples.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                         help="image size (default: the dataset's own, 480x640 NYUv2, 512x512 Taskonomy)")
+    samples.add_argument("--seed", type=seed, default=0)
+    samples.set_defaults(func=run)
+
 
 def run(args: argparse.Namespace) -> int:
     if args.data_command == "synth":
@@ -68,6 +83,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.data_command == "check":
         return _check(args)
+    if args.data_command == "format-samples":
+        from treemtl.training.data.format_samples import write_format_samples
+
+        size = None if args.size is None else (args.size[0], args.size[1])
+        root = write_format_samples(args.dataset, args.out, args.train, args.val, size, args.seed)
+        print(f"{args.dataset}: {args.train} train + {args.val} val samples in {root}", file=sys.stderr)
+        return 0
     raise TreeMTLError(f"unknown data command {args.data_command!r}")
 
 

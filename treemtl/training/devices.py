@@ -47,3 +47,11 @@ def autocast_context(device: torch.device, amp: str) -> AbstractContextManager[A
 def to_device(batch: Mapping[str, Tensor], device: torch.device) -> dict[str, Tensor]:
     """Move every tensor of a batch to ``device`` (asynchronously from pinned memory)."""
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+
+
+def peak_gpu_memory_mib(device: torch.device) -> float | None:
+    """Largest GPU memory held by tensors since the process started (None off the GPU): the
+    figure that says whether a job fits a smaller card."""
+    if device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)

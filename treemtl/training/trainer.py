@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader, Dataset
 from treemtl.atomic import write_json_atomic
 from treemtl.training.checkpoint import REGENERATE_MODEL, load_model_file, save_model
 from treemtl.training.config import ExperimentConfig, TrainConfig, config_from_dict
-from treemtl.training.devices import autocast_context, available_cpus, resolve_device, to_device
+from treemtl.training.devices import autocast_context, available_cpus, peak_gpu_memory_mib, resolve_device, to_device
 from treemtl.errors import TreeMTLError
 from treemtl.core.relative_performance import overall_relative_performance
 from treemtl.training.metrics_file import Metrics
@@ -341,6 +341,7 @@ def finish(state: TrainingState, setup: Setup, run: RunSpec, log: TrainLog) -> T
         "wall_time_s": round(progress.wall_time_s, 3),
         "images_per_s": round(progress.images_seen / progress.train_time_s, 2) if progress.train_time_s > 0 else 0.0,
         "device": setup.device.type,
+        "peak_gpu_memory_mib": peak_gpu_memory_mib(setup.device),
         "threads": torch.get_num_threads(),
         "num_classes": setup.num_classes,
         "history": progress.history,
