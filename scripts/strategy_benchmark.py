@@ -106,7 +106,7 @@ def make_run(workdir: Path, set_id: int, strategy: str, scale: str) -> Run:
         config["data"]["root"] = str((workdir / base_tree.data_dir).resolve())  # the same rendered scenes
     tree = ResultsTree.of_experiment(experiment)
     target = tree.oracle_correlation if strategy == BASE else tree.two_task_table
-    configfile = workdir / "configs" / f"{experiment}.yaml"
+    configfile = workdir / tree.root / "benchmark_config.yaml"  # the experiment's input, beside its results
     configfile.parent.mkdir(parents=True, exist_ok=True)
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
     return Run(set_id, strategy, experiment, configfile, str(target))
