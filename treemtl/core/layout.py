@@ -288,9 +288,6 @@ class LayoutSpace:
         """int array [L, B]: groups per block of each layout."""
         return _copies(self.num_tasks, self.num_blocks)
 
-    def layouts(self) -> tuple[Layout, ...]:
-        return _layouts(self.num_tasks, self.num_blocks)
-
     def texts(self) -> list[str]:
         """Text form of every layout (built per distinct partition, then joined)."""
         part_text = [partition_text(p, self.num_tasks) for p in self.partitions]
@@ -332,14 +329,7 @@ def layout_space(num_tasks: int, num_blocks: int) -> LayoutSpace:
 @lru_cache(maxsize=16)
 def _branch_points(num_tasks: int, num_blocks: int) -> np.ndarray:
     space = layout_space(num_tasks, num_blocks)
-    pairs = space.pairs
-    together = np.zeros((len(space.partitions), len(pairs)), dtype=np.int16)
-    for k, partition in enumerate(space.partitions):
-        for p, (a, b) in enumerate(pairs):
-            both = (1 << a) | (1 << b)
-            together[k, p] = any(m & both == both for m in partition)
-    # Chains refine, so "a and b together" holds on a prefix of blocks: its length is the branch point.
-    result = together[space.chains].sum(axis=1, dtype=np.int32)
+    result = chain_branch_points(space.partitions, space.chains, space.pairs)
     result.setflags(write=False)
     return result
 
@@ -347,10 +337,27 @@ def _branch_points(num_tasks: int, num_blocks: int) -> np.ndarray:
 @lru_cache(maxsize=16)
 def _copies(num_tasks: int, num_blocks: int) -> np.ndarray:
     space = layout_space(num_tasks, num_blocks)
-    sizes = np.array([len(p) for p in space.partitions], dtype=np.int32)
-    result = sizes[space.chains]
+    result = chain_copies(space.partitions, space.chains)
     result.setflags(write=False)
     return result
+
+
+def chain_branch_points(partitions: Sequence[tuple[int, ...]], chains: np.ndarray,
+                        pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """int array [L, pairs] of the layouts ``chains`` (rows of indices into ``partitions``)."""
+    together = np.array(
+        [[any(m & both == both for m in partition) for both in ((1 << a) | (1 << b) for a, b in pairs)]
+         for partition in partitions],
+        dtype=np.int16,
+    ).reshape(len(partitions), len(pairs))
+    # Chains refine, so "a and b together" holds on a prefix of blocks: its length is the branch point.
+    return together[chains].sum(axis=1, dtype=np.int32)
+
+
+def chain_copies(partitions: Sequence[tuple[int, ...]], chains: np.ndarray) -> np.ndarray:
+    """int array [L, B]: groups per block of the layouts ``chains``."""
+    sizes = np.array([len(partition) for partition in partitions], dtype=np.int32)
+    return sizes[chains]
 
 
 @lru_cache(maxsize=16)

@@ -26,7 +26,7 @@ from treemtl.atomic import write_bytes_atomic, write_text_atomic
 from treemtl.core.cost import BlockProfile, Budget, LayoutCosts, layout_costs
 from treemtl.errors import TreeMTLError
 from treemtl.core.estimator import TwoTaskTable, estimate_tasks, scores, task_weights
-from treemtl.core.layout import Layout, LayoutSpace, layout_space
+from treemtl.core.layout import Layout, LayoutSpace, chain_branch_points, chain_copies, layout_space
 
 ATTRS = ("num_tasks", "num_blocks", "backbone_flops", "backbone_params")
 
@@ -297,17 +297,10 @@ class StoredLayoutSpace(LayoutSpace):
     layout_texts: tuple[str, ...]
 
     def branch_points(self) -> np.ndarray:
-        """int array [L, pairs]: blocks shared by each task pair (chains refine, so a prefix)."""
-        together = np.array(
-            [[any(m & both == both for m in partition) for both in ((1 << a) | (1 << b) for a, b in self.pairs)]
-             for partition in self.partitions],
-            dtype=np.int16,
-        ).reshape(len(self.partitions), len(self.pairs))
-        return together[self.chains].sum(axis=1, dtype=np.int32)
+        return chain_branch_points(self.partitions, self.chains, self.pairs)
 
     def copies(self) -> np.ndarray:
-        sizes = np.array([len(partition) for partition in self.partitions], dtype=np.int32)
-        return sizes[self.chains]
+        return chain_copies(self.partitions, self.chains)
 
     def texts(self) -> list[str]:
         return list(self.layout_texts)
