@@ -129,5 +129,29 @@ def seed(text: str) -> int:
     return value
 
 
+def comma_ints(text: str, flag: str, minimum: int | None = None) -> list[int]:
+    """The integers of a comma-separated flag value (``"1, 8,16"``), empty parts skipped."""
+    try:
+        values = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise TreeMTLError(f"{flag}: expected comma-separated integers, got {text!r}") from None
+    if minimum is not None and any(value < minimum for value in values):
+        raise TreeMTLError(f"{flag}: expected integers of at least {minimum}, got {text!r}")
+    return values
+
+
+def read_ids(path: str | Path, what: str) -> list[int]:
+    """Layout ids of the integer ``id`` column of a CSV (an oracle sample, a recommend/budget<x>.csv)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return [int(row["id"]) for row in csv.DictReader(handle)]
+    except FileNotFoundError:
+        raise TreeMTLError(f"{path}: {what} not found") from None
+    except (KeyError, ValueError, UnicodeDecodeError) as error:
+        raise TreeMTLError(f"{path}: expected {what}, a CSV with an integer 'id' column ({error})") from None
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

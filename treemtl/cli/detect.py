@@ -6,16 +6,10 @@ import argparse
 from pathlib import Path
 
 from treemtl.atomic import write_json_atomic
+from treemtl.cli import comma_ints
 from treemtl.errors import TreeMTLError
 from treemtl.training.config import BackboneConfig, ExperimentConfig, load_config
 from treemtl.training.registry import PAPER_TASKS
-
-
-def _int_list(text: str, flag: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
-    except ValueError:
-        raise TreeMTLError(f"{flag}: expected comma-separated integers, got {text!r}") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,15 +42,15 @@ def _backbone(args: argparse.Namespace) -> tuple[BackboneConfig, str, tuple[str,
     if args.backbone:
         name = args.backbone
     if args.input_size:
-        size = _int_list(args.input_size, "--input-size")
+        size = tuple(comma_ints(args.input_size, "--input-size"))
         if len(size) != 3:
             raise TreeMTLError(f"--input-size: expected C,H,W, got {args.input_size!r}")
     if args.blocks is not None:
         blocks = args.blocks
     if args.add_branch_points is not None:
-        add = _int_list(",".join(args.add_branch_points), "--add-branch-points")
+        add = tuple(comma_ints(",".join(args.add_branch_points), "--add-branch-points"))
     if args.remove_branch_points is not None:
-        remove = _int_list(",".join(args.remove_branch_points), "--remove-branch-points")
+        remove = tuple(comma_ints(",".join(args.remove_branch_points), "--remove-branch-points"))
     if args.weights:
         weights = args.weights
     if args.head:

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from treemtl.atomic import write_json_atomic, write_text_atomic
+from treemtl.cli import read_ids
 from treemtl.training.config import ExperimentConfig, load_config
 from treemtl.errors import TreeMTLError
 
@@ -80,13 +80,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
 def read_sample(path: str | Path) -> list[int]:
     """Layout ids of an ``oracle sample`` CSV."""
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            return [int(row["id"]) for row in csv.DictReader(handle)]
-    except FileNotFoundError as error:
-        raise TreeMTLError(f"{path}: oracle sample not found") from error
-    except (KeyError, ValueError) as error:
-        raise TreeMTLError(f"{path}: expected a CSV with an integer 'id' column ({error})") from error
+    return read_ids(path, "oracle sample")
 
 
 def read_scores(path: str | Path, column: str = "score") -> dict[int, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from treemtl.cli import add_device_arguments
+from treemtl.cli import add_device_arguments, comma_ints, read_ids
 from treemtl.errors import TreeMTLError
 
 
@@ -31,31 +31,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     latency.set_defaults(func=run_latency)
 
 
-def _ints(text: str, flag: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise TreeMTLError(f"{flag}: expected comma-separated integers, got {text!r}") from None
-    if any(value < 0 for value in values):
-        raise TreeMTLError(f"{flag}: expected non-negative integers, got {text!r}")
-    return values
-
-
-def _recommended_ids(paths: list[str]) -> list[int]:
-    import pandas as pd
-
-    ids: list[int] = []
-    for path in paths:
-        try:
-            frame = pd.read_csv(path)
-        except (OSError, ValueError) as error:
-            raise TreeMTLError(f"{path}: cannot read the recommendations ({error})") from None
-        if "id" not in frame.columns:
-            raise TreeMTLError(f"{path}: no 'id' column; expected a recommend/budget<x>.csv written by `treemtl recommend`")
-        ids += [int(i) for i in frame["id"]]
-    return ids
-
-
 def run_latency(args: argparse.Namespace) -> int:
     import torch
 
@@ -65,8 +40,8 @@ def run_latency(args: argparse.Namespace) -> int:
     from treemtl.training.devices import resolve_device
 
     config = load_config(args.config)
-    batches = _ints(args.batch_sizes, "--batch-sizes")
-    if not batches or 0 in batches:
+    batches = comma_ints(args.batch_sizes, "--batch-sizes", minimum=1)
+    if not batches:
         raise TreeMTLError(f"--batch-sizes: expected positive integers, got {args.batch_sizes!r}")
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
@@ -75,7 +50,7 @@ def run_latency(args: argparse.Namespace) -> int:
         from treemtl.training.data import build_dataset
 
         num_classes = int(getattr(build_dataset(config, "val", list(config.tasks)), "num_classes", 0))
-    targets = latency_targets(config, args.layouts, _ints(args.ids, "--ids") + _recommended_ids(args.recommended))
+    targets = latency_targets(config, args.layouts, [*comma_ints(args.ids, "--ids", minimum=0), *(i for path in args.recommended for i in read_ids(path, "recommendations"))])
     frame = layout_latencies(config, targets, num_classes, batches, resolve_device(args.device),
                              warmup=args.warmup, repeats=args.repeats)
     if args.out:

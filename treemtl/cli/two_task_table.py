@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from treemtl.cli import comma_ints
 from treemtl.errors import TreeMTLError
 from treemtl.results_tree import ResultsTree
 
@@ -44,14 +45,8 @@ def run(args: argparse.Namespace) -> int:
     tasks = [name.strip() for name in args.tasks.split(",")]
     if not all(tasks) or len(set(tasks)) != len(tasks):
         raise TreeMTLError(f"--tasks: expected distinct comma-separated names, got {args.tasks!r}")
-    try:
-        repeat_seeds = [int(seed) for seed in args.repeat_seeds.split(",") if seed.strip()]
-    except ValueError:
-        raise TreeMTLError(f"--repeat-seeds: expected comma-separated integers, got {args.repeat_seeds!r}") from None
-    try:
-        branches = [int(k) for k in args.branches.split(",") if k.strip()] or None
-    except ValueError:
-        raise TreeMTLError(f"--branches: expected comma-separated integers, got {args.branches!r}") from None
+    repeat_seeds = comma_ints(args.repeat_seeds, "--repeat-seeds")
+    branches = comma_ints(args.branches, "--branches") or None
     repeat_pairs = args.repeat_for == "all"
     results = args.results if args.metrics is None else results_of(args.metrics, tasks, args.blocks, repeat_seeds,
                                                                    branches, repeat_pairs)
