@@ -440,8 +440,3 @@ class AutoMTLModel(nn.Module):
             elif step.node.op == "call_module":
                 total += self.compiled.module_flops[step.node.name]
         return total
-
-
-def build_supermodel(backbone: nn.Module, input_size: Sequence[int], heads: Mapping[str, nn.Module]) -> AutoMTLSupermodel:
-    """Compile ``backbone`` and wrap it with ``heads`` (task -> head) into a supermodel."""
-    return AutoMTLSupermodel(compile_backbone(backbone, input_size), heads)
