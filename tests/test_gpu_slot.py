@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from treemtl.errors import TreeMTLError
-from treemtl.execution.gpu_slot import acquire, candidate_devices, default_lock_dir, gpu_count, run_on_gpus, try_lock
+from treemtl.execution.gpu_slot import (
+    acquire,
+    candidate_devices,
+    default_lock_dir,
+    gpu_count,
+    jobs_per_gpu,
+    run_on_gpus,
+    try_lock,
+)
 
 #: The allocator as a job wrapper would run it (the library call behind ``treemtl gpu-slot``),
 #: without the CLI's start-up imports, so the timing assertions stay meaningful on a busy machine.
@@ -103,6 +111,31 @@ def test_acquire_is_all_or_nothing(tmp_path: Path) -> None:
         assert try_lock(tmp_path, "0") is not None  # released: free again
     finally:
         os.close(held)
+
+
+def test_jobs_per_gpu_share_each_gpu_up_to_its_slots(tmp_path: Path) -> None:
+    first = acquire(1, ["0"], tmp_path, poll_s=0.01, timeout_s=1, per_gpu=2)
+    second = acquire(1, ["0"], tmp_path, poll_s=0.01, timeout_s=1, per_gpu=2)
+    try:
+        assert first.devices == second.devices == ["0"]
+        with pytest.raises(TreeMTLError, match="no 1 free GPU"):
+            acquire(1, ["0"], tmp_path, poll_s=0.01, timeout_s=0.1, per_gpu=2)
+        # a two-GPU job never takes two slots of one GPU
+        with pytest.raises(TreeMTLError, match="2 GPU"):
+            acquire(2, ["0"], tmp_path, poll_s=0.01, timeout_s=0.1, per_gpu=2)
+    finally:
+        first.release()
+    third = acquire(1, ["0"], tmp_path, poll_s=0.01, timeout_s=1, per_gpu=2)
+    assert third.devices == ["0"]
+    third.release()
+    second.release()
+
+
+def test_jobs_per_gpu_setting() -> None:
+    assert jobs_per_gpu({}) == 1 and jobs_per_gpu({"TREEMTL_JOBS_PER_GPU": "4"}) == 4
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(TreeMTLError, match="TREEMTL_JOBS_PER_GPU"):
+            jobs_per_gpu({"TREEMTL_JOBS_PER_GPU": bad})
 
 
 def test_devices_follow_an_existing_allocation() -> None:

@@ -11,6 +11,11 @@ The devices considered are those of ``CUDA_VISIBLE_DEVICES`` when it is already 
 allocation, a user restriction) — then the locks only arbitrate inside that set — else
 ``0..count-1`` with the count from ``TREEMTL_GPU_COUNT`` (tests, overrides), ``nvidia-smi -L``
 or, as a last resort, torch.
+
+``TREEMTL_JOBS_PER_GPU`` (default 1) gives each GPU that many lock files, so that many jobs share
+it: jobs too small to fill a GPU (the synthetic benchmark's small CNN trains in seconds, and its
+start-up costs more) then run side by side instead of one after another. The profile's ``gpu``
+resource counts these slots (GPUs × jobs per GPU).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from treemtl.errors import TreeMTLError
 
 COUNT_ENV = "TREEMTL_GPU_COUNT"
 LOCK_DIR_ENV = "TREEMTL_GPU_LOCK_DIR"
+JOBS_PER_GPU_ENV = "TREEMTL_JOBS_PER_GPU"
 
 
 @dataclass
@@ -94,14 +100,29 @@ def candidate_devices(env: Mapping[str, str] | None = None) -> list[str]:
     return [str(index) for index in range(gpu_count(env))]
 
 
-def _lock_name(device: str) -> str:
+def jobs_per_gpu(env: Mapping[str, str] | None = None) -> int:
+    """Jobs that may share one GPU (``TREEMTL_JOBS_PER_GPU``, default 1)."""
+    env = os.environ if env is None else env
+    text = env.get(JOBS_PER_GPU_ENV, "").strip()
+    if not text:
+        return 1
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise TreeMTLError(f"{JOBS_PER_GPU_ENV}: expected a positive integer, got {text!r}")
+    return value
+
+
+def _lock_name(device: str, slot: int = 0) -> str:
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in device)
-    return f"gpu{safe}.lock"
+    return f"gpu{safe}.lock" if slot == 0 else f"gpu{safe}.{slot}.lock"
 
 
-def try_lock(lock_dir: Path, device: str) -> int | None:
-    """Open and flock the lock file of ``device``; the descriptor, or None when it is taken."""
-    fd = os.open(lock_dir / _lock_name(device), os.O_RDWR | os.O_CREAT, 0o666)
+def try_lock(lock_dir: Path, device: str, slot: int = 0) -> int | None:
+    """Open and flock lock file ``slot`` of ``device``; the descriptor, or None when it is taken."""
+    fd = os.open(lock_dir / _lock_name(device, slot), os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as error:
@@ -120,8 +141,9 @@ def acquire(
     lock_dir: Path,
     poll_s: float = 0.5,
     timeout_s: float | None = None,
+    per_gpu: int = 1,
 ) -> Slot:
-    """Block until ``count`` distinct devices are free and lock them.
+    """Block until ``count`` distinct devices have a free slot (of ``per_gpu``) and lock them.
 
     All or nothing: a round that cannot lock ``count`` devices releases what it got, so two
     multi-GPU jobs can never deadlock holding half of what each needs.
@@ -136,7 +158,7 @@ def acquire(
     while True:
         held = Slot([], [])
         for device in devices:
-            fd = try_lock(lock_dir, device)
+            fd = next((fd for fd in (try_lock(lock_dir, device, k) for k in range(per_gpu)) if fd is not None), None)
             if fd is not None:
                 held.devices.append(device)
                 held.fds.append(fd)
@@ -177,5 +199,6 @@ def run_on_gpus(
             os.execvp(command[0], list(command))
         except OSError as error:
             raise TreeMTLError(f"gpu-slot: cannot run {command[0]!r}: {error.strerror or error}") from error
-    slot = acquire(gpus, candidate_devices(), lock_dir or default_lock_dir(), timeout_s=timeout_s)
+    slot = acquire(gpus, candidate_devices(), lock_dir or default_lock_dir(), timeout_s=timeout_s,
+                   per_gpu=jobs_per_gpu())
     exec_with_gpus(command, slot)
