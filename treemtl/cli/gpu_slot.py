@@ -1,4 +1,5 @@
-"""``treemtl gpu-slot``: run a command on free GPU(s), one job per GPU (see treemtl.execution.gpu_slot)."""
+"""``treemtl gpu-slot``: run a command on free GPU(s), one job per GPU unless TREEMTL_JOBS_PER_GPU says
+more (see treemtl.execution.gpu_slot)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Wait for GPUS free GPUs, lock them, set CUDA_VISIBLE_DEVICES and exec COMMAND. "
         "The locks are released when COMMAND exits (or is killed). With --gpus 0 COMMAND runs "
         "unchanged. GPU count: TREEMTL_GPU_COUNT, else nvidia-smi -L; an existing "
-        "CUDA_VISIBLE_DEVICES (e.g. from SLURM) restricts the choice.",
+        "CUDA_VISIBLE_DEVICES (e.g. from SLURM) restricts the choice; TREEMTL_JOBS_PER_GPU=K lets K "
+        "jobs share each GPU.",
     )
     parser.add_argument("--gpus", type=int, default=1, help="number of GPUs the command needs (default 1)")
     parser.add_argument("--lock-dir", default=None,
