@@ -198,3 +198,54 @@ def test_data_check_command_reports_a_real_dataset_and_names_a_missing_one(tmp_p
     capsys.readouterr()
     assert main(["data", "check", "--config", str(config), "--out", str(out)]) == 2
     assert "absent" in capsys.readouterr().err
+
+
+def test_every_file_a_split_names_is_checked_before_training(tmp_path: Path) -> None:
+    from treemtl.training.data.common import check_sample_files
+
+    _adashare(tmp_path, count=4)
+    split_file = tmp_path / "nyu_v2_3task.json"
+    assert check_sample_files(NYUv2AdaShare(tmp_path, "train", TASKS, {}), "train") == 2 * 4
+    (tmp_path / "normal_mask" / "0001.png").unlink()
+    (tmp_path / "img" / "0001.png").unlink()
+    train = NYUv2AdaShare(tmp_path, "train", TASKS, {})
+    with pytest.raises(TreeMTLError) as error:
+        check_sample_files(train, "train")
+    assert str(error.value) == (f"{split_file}: 2 of the 8 files of the train split (2 samples) are missing; "
+                                f"first: {tmp_path / 'img' / '0001.png'} (image of sample 1)")
+    assert check_sample_files(NYUv2AdaShare(tmp_path, "val", TASKS, {}), "val") == 2 * 4
+    (tmp_path / "depth" / "0003.npy").unlink()
+    assert check_sample_files(NYUv2AdaShare(tmp_path, "val", ["normal"], {}), "val") == 2 * 2  # only its tasks' files
+    with pytest.raises(TreeMTLError, match=r"1 of the 8 files of the val split .* first: .*depth/0003\.npy \(depth_zbuffer of sample 1\)"):
+        check_sample_files(NYUv2AdaShare(tmp_path, "val", TASKS, {}), "val")
+
+
+def test_mtan_missing_arrays_name_the_split_folder(tmp_path: Path) -> None:
+    from treemtl.training.data.common import check_sample_files
+
+    _mtan(tmp_path, "train", 3)
+    assert check_sample_files(NYUv2Mtan(tmp_path, "train", TASKS, {}), "train") == 3 * 4
+    (tmp_path / "train" / "label" / "2.npy").unlink()
+    with pytest.raises(TreeMTLError) as error:
+        check_sample_files(NYUv2Mtan(tmp_path, "train", TASKS, {}), "train")
+    assert str(error.value).startswith(f"{tmp_path / 'train'}: 1 of the 12 files of the train split (3 samples)")
+    assert str(error.value).endswith(f"first: {tmp_path / 'train' / 'label' / '2.npy'} (segment_semantic of sample 2)")
+
+
+def test_data_check_stops_at_a_file_the_split_file_names_but_lacks(tmp_path: Path, capsys) -> None:
+    import yaml
+
+    from treemtl.cli import main
+
+    _adashare(tmp_path / "nyu", count=5)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"experiment": "nyu", "tasks": list(TASKS),
+                                      "data": {"dataset": "nyuv2", "root": str(tmp_path / "nyu")}}))
+    assert main(["data", "check", "--config", str(config)]) == 0
+    (tmp_path / "nyu" / "seg" / "0004.png").unlink()  # the last val sample: item 0 still opens
+    capsys.readouterr()
+    assert main(["data", "check", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"{tmp_path / 'nyu' / 'nyu_v2_3task.json'}: 1 of the 12 files of the val split (3 samples)" in err[0]
+    assert f"first: {tmp_path / 'nyu' / 'seg' / '0004.png'}" in err[0]

@@ -128,3 +128,37 @@ def test_build_dataset_picks_taskonomy(root: Path) -> None:
     assert set(ds[0]) == {"image", "keypoints2d", "segment_semantic"}
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=2)))
     assert batch["keypoints2d"].shape == (2, 1, S, S)
+
+
+def test_every_file_of_a_building_is_checked_before_training(root: Path) -> None:
+    from treemtl.training.data.common import check_sample_files
+
+    assert check_sample_files(Taskonomy(root, "train", list(TASKS), OPTIONS), "train") == 4 * 6
+    (root / "beechwood" / "keypoints2d" / _name(1, "keypoints2d")).unlink()
+    (root / "beechwood" / "edge_texture" / _name(0, "edge_texture")).unlink()
+    (root / "collierville" / "edge_texture" / _name(0, "edge_texture")).unlink()
+    with pytest.raises(TreeMTLError) as error:
+        check_sample_files(Taskonomy(root, "train", list(TASKS), OPTIONS), "train")
+    assert str(error.value) == (
+        f"{root / 'beechwood'}: 2 of the 24 files of the train split (4 samples) are missing; "
+        f"first: {root / 'beechwood' / 'edge_texture' / _name(0, 'edge_texture')} (edge_texture of sample 2)"
+    )
+    assert check_sample_files(Taskonomy(root, "val", ["normal", "depth_zbuffer"], OPTIONS), "val") == 2 * 3
+
+
+def test_data_check_names_the_building_and_the_missing_file(root: Path, capsys) -> None:
+    import yaml
+
+    from treemtl.cli import main
+
+    config = root / "config.yaml"
+    config.write_text(yaml.safe_dump({"experiment": "tk", "tasks": list(TASKS),
+                                      "data": {"dataset": "taskonomy", "root": str(root), "options": OPTIONS}}))
+    assert main(["data", "check", "--config", str(config)]) == 0
+    missing = root / "allensville" / "segment_semantic" / _name(1, "segment_semantic")
+    missing.unlink()
+    capsys.readouterr()
+    assert main(["data", "check", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"treemtl: error: {root / 'allensville'}: 1 of the 24 files of the train split (4 samples) are missing; "
+                   f"first: {missing} (segment_semantic of sample 1)"]

@@ -8,7 +8,11 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from math import comb
 from pathlib import Path
+from typing import Any
+
+from treemtl.core.best_layouts import SEARCH_ABOVE, uses_search
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
@@ -46,6 +50,37 @@ def dry_run(workdir: Path, configfile: Path, *args: str) -> dict[str, int]:
     done = snakemake(workdir, "--configfile", str(configfile), "--dry-run", "--quiet", "rules", *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return job_counts(done.stdout + done.stderr)
+
+
+def expected_job_counts(config: dict[str, Any]) -> dict[str, int]:
+    """The jobs a dry run of a fresh results tree lists for ``config`` (rule -> count): T single-task
+    and C(T,2)·B two-task models (and their repeats), one recommendation per budget and the
+    ``trained_finals`` aggregator. The final trainings are not listed: the recommend checkpoint
+    decides them after the two-task table is trained."""
+    num_tasks, num_blocks = len(config["tasks"]), config["backbone"]["blocks"]
+    expected = {
+        "data": 1,
+        "detect": 1,
+        "train_single": num_tasks,
+        "train_pair": comb(num_tasks, 2) * num_blocks,
+        "two_task_table": 1,
+        "weights": 1,
+        "enumerate_layouts": 1,
+        "performance_table": 1,
+        "recommend": len(config["recommend"]["budgets"]),
+        "trained_finals": 1,
+        "report": 1,
+        "resolved_config": 1,
+        "all": 1,
+    }
+    if uses_search(num_tasks, num_blocks, config["recommend"].get("search_above", SEARCH_ABOVE)):
+        del expected["enumerate_layouts"], expected["performance_table"]  # too many layouts to list
+        expected["score_landscape"] = 1
+    repeats = len(config.get("repeat_seeds", []))
+    if repeats:
+        expected["train_single_repeat"] = repeats * num_tasks
+        expected["train_pair_repeat"] = repeats * comb(num_tasks, 2) * num_blocks
+    return expected
 
 
 def open_audit_env(records: Path, watched: Path) -> dict[str, str]:

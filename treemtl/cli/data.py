@@ -36,8 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check = commands.add_parser(
         "check", help="check that the configured dataset opens for the given tasks and record what was found",
         description="A folder dataset is read completely (every image and label; the first "
-        "20 problems are listed, all are counted); any dataset's splits are opened and their first item "
-        "checked against the tasks' target formats.",
+        "20 problems are listed, all are counted); every file the splits of NYUv2 or Tiny-Taskonomy name "
+        "must exist (the first missing one is named, all are counted); any dataset's splits are opened "
+        "and their first item checked against the tasks' target formats.",
     )
     check.add_argument("--config", required=True, help="experiment config (YAML)")
     check.add_argument("--tasks", default=None, help="comma-separated tasks (default: the config's)")
@@ -94,12 +95,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    """Check the dataset before any training: a folder dataset file by file, then every dataset by
-    opening both splits and checking their first item against the tasks' target formats."""
+    """Check the dataset before any training: a folder dataset file by file, a dataset whose splits
+    name their files (NYUv2, Tiny-Taskonomy) for every file's presence, then every dataset by opening
+    both splits and checking their first item against the tasks' target formats."""
     from treemtl.atomic import write_json_atomic
     from treemtl.training.config import load_config
     from treemtl.training.data import SPLITS, build_dataset
-    from treemtl.training.data.common import check_item
+    from treemtl.training.data.augment import AugmentedDataset
+    from treemtl.training.data.common import ListedFileDataset, check_item, check_sample_files
     from treemtl.training.tasks import get_task, out_channels, parse_tasks
 
     config = load_config(args.config)
@@ -112,6 +115,9 @@ def _check(args: argparse.Namespace) -> int:
         dataset = build_dataset(config, split, tasks)
         if len(dataset) == 0:  # type: ignore[arg-type]
             raise TreeMTLError(f"data.root: the {split} split of {config.data.root} holds no samples")
+        files = dataset.dataset if isinstance(dataset, AugmentedDataset) else dataset
+        if isinstance(files, ListedFileDataset):
+            check_sample_files(files, split)
         num_classes = int(getattr(dataset, "num_classes", 0))
         shapes = {task: (spec.target, out_channels(spec, num_classes)) for task, spec in specs.items()}
         first = dataset[0]

@@ -21,8 +21,10 @@ its own files, and where an item from user code is checked against it.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -217,3 +219,49 @@ class FileDataset(Dataset[Item], ABC):
         if not 0 <= index < self._length:
             raise IndexError(index)
         return arrays_to_item(self.load_arrays(index), self.targets, self.size)
+
+
+class ListedFileDataset(FileDataset):
+    """A file dataset whose samples are fixed sets of files named up front, by a split file or a
+    folder listing: a missing file can then be found before training by looking, not decoding.
+
+    :meth:`sample_files` is the one place a sample's paths are defined; :meth:`load_arrays` reads
+    what it lists and :func:`check_sample_files` looks for all of it.
+    """
+
+    @abstractmethod
+    def sample_files(self, index: int) -> dict[str, Path]:
+        """The files sample ``index`` reads for this dataset's tasks: ``image`` and one per task."""
+
+    @abstractmethod
+    def sample_source(self, index: int) -> Path:
+        """The split file or folder that names sample ``index`` (where a user fixes a wrong entry)."""
+
+
+def check_sample_files(dataset: ListedFileDataset, split: str) -> int:
+    """Raise unless every file of every sample of ``dataset`` exists; return how many were checked.
+
+    The message names the source of the first missing file, the file, and how many are missing.
+    Each folder is listed once rather than each file looked up, which keeps the check of a split of
+    hundreds of thousands of files to seconds on network storage.
+    """
+    listings: dict[Path, frozenset[str]] = {}
+    missing: list[tuple[int, str, Path]] = []
+    checked = 0
+    for index in range(len(dataset)):
+        for key, path in dataset.sample_files(index).items():
+            checked += 1
+            if path.parent not in listings:
+                try:
+                    listings[path.parent] = frozenset(os.listdir(path.parent))
+                except OSError:
+                    listings[path.parent] = frozenset()
+            if path.name not in listings[path.parent]:
+                missing.append((index, key, path))
+    if missing:
+        index, key, path = missing[0]
+        raise TreeMTLError(
+            f"{dataset.sample_source(index)}: {len(missing)} of the {checked} files of the {split} split "
+            f"({len(dataset)} samples) are missing; first: {path} ({key} of sample {index})"
+        )
+    return checked

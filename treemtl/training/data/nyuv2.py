@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from treemtl.training.data.common import (
-    FileDataset,
+    ListedFileDataset,
     check_tasks,
     normalize_rgb,
     parse_size,
@@ -46,6 +46,10 @@ from treemtl.training.registry import dataset
 TASKS: tuple[str, ...] = dataset("nyuv2").tasks
 ADASHARE_CLASSES = 40
 MTAN_CLASSES = 13
+#: Column of each file in an AdaShare split entry ``[image, segmentation, normal, depth]``.
+ADASHARE_COLUMNS = {"image": 0, "segment_semantic": 1, "normal": 2, "depth_zbuffer": 3}
+#: Folder of each task's arrays in the MTAN layout, beside ``image/``.
+MTAN_FOLDERS = {"segment_semantic": "label", "depth_zbuffer": "depth", "normal": "normal"}
 
 
 def _option_int(options: Mapping[str, Any], key: str, default: int, where: str) -> int:
@@ -72,7 +76,7 @@ def _depth_arrays(depth: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray
     return np.where(valid, depth, 0.0).astype(np.float32), valid
 
 
-class NYUv2AdaShare(FileDataset):
+class NYUv2AdaShare(ListedFileDataset):
     """NYUv2 in the AdaShare/AutoMTL layout (JSON split file of relative paths)."""
 
     def __init__(self, root: str | Path, split: str, tasks: Sequence[str], options: Mapping[str, Any]) -> None:
@@ -81,7 +85,7 @@ class NYUv2AdaShare(FileDataset):
         if not self.root.is_dir():
             raise TreeMTLError(f"{self.root}: NYUv2 folder not found (set data.root to the AdaShare-layout NYUv2 folder)")
         tasks = check_tasks(tasks, TASKS, "nyuv2")
-        self.entries = self._read_split(split, options)
+        self.split_file, self.entries = self._read_split(split, options)
         super().__init__(
             tasks,
             _option_int(options, "num_classes", ADASHARE_CLASSES, where),
@@ -89,7 +93,8 @@ class NYUv2AdaShare(FileDataset):
             len(self.entries),
         )
 
-    def _read_split(self, split: str, options: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    def _read_split(self, split: str, options: Mapping[str, Any]) -> tuple[Path, list[tuple[str, str, str, str]]]:
+        """The split file read and its entries."""
         keys = ("train",) if split == "train" else ("val", "test")
         per_split = options.get(f"{split}_split")
         if per_split is not None:
@@ -110,27 +115,33 @@ class NYUv2AdaShare(FileDataset):
             if not (isinstance(entry, (list, tuple)) and len(entry) == 4 and all(isinstance(e, str) for e in entry)):
                 raise TreeMTLError(f"{path}: entry {k} of split {split!r} is {entry!r}; expected [image, segmentation, normal, depth] paths")
             entries.append((entry[0], entry[1], entry[2], entry[3]))
-        return entries
+        return path, entries
+
+    def sample_files(self, index: int) -> dict[str, Path]:
+        entry = self.entries[index]
+        return {key: self.root / entry[ADASHARE_COLUMNS[key]] for key in ("image", *self.tasks)}
+
+    def sample_source(self, index: int) -> Path:
+        return self.split_file
 
     def load_arrays(self, index: int) -> dict[str, np.ndarray]:
-        img_rel, seg_rel, normal_rel, depth_rel = self.entries[index]
-        img_path = self.root / img_rel
-        image = read_png(img_path, dtypes={"uint8"}, channels={3}, what="NYUv2 image")
+        files = self.sample_files(index)
+        image = read_png(files["image"], dtypes={"uint8"}, channels={3}, what="NYUv2 image")
         hw = image.shape[:2]
         out = {"image": normalize_rgb(image)}
         if "segment_semantic" in self.tasks:
-            path = self.root / seg_rel
+            path = files["segment_semantic"]
             seg = read_png(path, dtypes={"uint8"}, channels={1}, what="NYUv2 segmentation").astype(np.int64)
             check_hw(seg, hw, path, "segmentation")
             _check_labels(seg, self.num_classes, 255, path)
             out["segment_semantic"] = np.where(seg == 255, -1, seg)
         if "depth_zbuffer" in self.tasks:
-            path = self.root / depth_rel
+            path = files["depth_zbuffer"]
             depth = read_npy(path, ndims={2, 3}, what="NYUv2 depth")
             check_hw(depth, hw, path, "depth")
             out["depth_zbuffer"], out["depth_zbuffer_mask"] = _depth_arrays(depth, path)
         if "normal" in self.tasks:
-            path = self.root / normal_rel
+            path = files["normal"]
             raw = read_png(path, dtypes={"uint8"}, channels={3}, what="NYUv2 normal")
             check_hw(raw, hw, path, "normal")
             valid = raw.any(axis=2)
@@ -139,7 +150,7 @@ class NYUv2AdaShare(FileDataset):
         return out
 
 
-class NYUv2Mtan(FileDataset):
+class NYUv2Mtan(ListedFileDataset):
     """NYUv2 as MTAN/LibMTL's pre-processed ``.npy`` arrays (13 classes)."""
 
     def __init__(self, root: str | Path, split: str, tasks: Sequence[str], options: Mapping[str, Any]) -> None:
@@ -154,9 +165,9 @@ class NYUv2Mtan(FileDataset):
         self.names = sorted((p.name for p in image_dir.glob("*.npy")), key=_numeric_key)
         if not self.names:
             raise TreeMTLError(f"{image_dir}: no .npy images")
-        for task, sub in (("segment_semantic", "label"), ("depth_zbuffer", "depth"), ("normal", "normal")):
-            if task in tasks and not (self.split_dir / sub).is_dir():
-                raise TreeMTLError(f"{self.split_dir / sub}: folder for {task} not found")
+        for task in tasks:
+            if not (self.split_dir / MTAN_FOLDERS[task]).is_dir():
+                raise TreeMTLError(f"{self.split_dir / MTAN_FOLDERS[task]}: folder for {task} not found")
         super().__init__(
             tasks,
             _option_int(options, "num_classes", MTAN_CLASSES, where),
@@ -164,9 +175,17 @@ class NYUv2Mtan(FileDataset):
             len(self.names),
         )
 
-    def load_arrays(self, index: int) -> dict[str, np.ndarray]:
+    def sample_files(self, index: int) -> dict[str, Path]:
         name = self.names[index]
-        img_path = self.split_dir / "image" / name
+        return {"image": self.split_dir / "image" / name,
+                **{task: self.split_dir / MTAN_FOLDERS[task] / name for task in self.tasks}}
+
+    def sample_source(self, index: int) -> Path:
+        return self.split_dir
+
+    def load_arrays(self, index: int) -> dict[str, np.ndarray]:
+        files = self.sample_files(index)
+        img_path = files["image"]
         image = read_npy(img_path, ndims={3}, what="NYUv2 image")
         if image.shape[2] != 3:
             raise TreeMTLError(f"{img_path}: image has shape {image.shape}; expected HxWx3")
@@ -175,19 +194,19 @@ class NYUv2Mtan(FileDataset):
         hw = image.shape[:2]
         out = {"image": normalize_rgb(image, full_scale=1.0)}
         if "segment_semantic" in self.tasks:
-            path = self.split_dir / "label" / name
+            path = files["segment_semantic"]
             seg = read_npy(path, ndims={2}, what="NYUv2 label")
             check_hw(seg, hw, path, "label")
             seg = np.round(seg).astype(np.int64)
             _check_labels(seg, self.num_classes, -1, path)
             out["segment_semantic"] = seg
         if "depth_zbuffer" in self.tasks:
-            path = self.split_dir / "depth" / name
+            path = files["depth_zbuffer"]
             depth = read_npy(path, ndims={2, 3}, what="NYUv2 depth")
             check_hw(depth, hw, path, "depth")
             out["depth_zbuffer"], out["depth_zbuffer_mask"] = _depth_arrays(depth, path)
         if "normal" in self.tasks:
-            path = self.split_dir / "normal" / name
+            path = files["normal"]
             normal = read_npy(path, ndims={3}, what="NYUv2 normal")
             if normal.shape[2] != 3:
                 raise TreeMTLError(f"{path}: normal has shape {normal.shape}; expected HxWx3")

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from treemtl.training.data.common import (
-    FileDataset,
+    ListedFileDataset,
     check_tasks,
     normalize_rgb,
     parse_size,
@@ -60,7 +60,7 @@ def _number(options: Mapping[str, Any], key: str, default: float, where: str) ->
     return float(value)
 
 
-class Taskonomy(FileDataset):
+class Taskonomy(ListedFileDataset):
     """Tiny-Taskonomy samples of the buildings assigned to one split."""
 
     def __init__(self, root: str | Path, split: str, tasks: Sequence[str], options: Mapping[str, Any]) -> None:
@@ -116,24 +116,30 @@ class Taskonomy(FileDataset):
         return list(value)
 
     def _path(self, index: int, task: str) -> Path:
+        """The file of ``task`` (or ``rgb``) of sample ``index``."""
         folder, stem = self.samples[index]
         return folder / task / f"{stem}_domain_{task}.png"
 
-    def _read16(self, index: int, task: str, hw: tuple[int, int]) -> np.ndarray:
-        path = self._path(index, task)
+    def sample_files(self, index: int) -> dict[str, Path]:
+        return {"image": self._path(index, "rgb"), **{task: self._path(index, task) for task in self.tasks}}
+
+    def sample_source(self, index: int) -> Path:
+        return self.samples[index][0]
+
+    def _read16(self, path: Path, task: str, hw: tuple[int, int]) -> np.ndarray:
         raw = read_png(path, dtypes={"uint16", "int32"}, channels={1}, what=f"{task} (16-bit PNG)")
         check_hw(raw, hw, path, task)
         return raw.astype(np.float64)
 
     def load_arrays(self, index: int) -> dict[str, np.ndarray]:
-        folder, stem = self.samples[index]
-        image = read_png(folder / "rgb" / f"{stem}{_RGB_SUFFIX}", dtypes={"uint8"}, channels={3}, what="RGB image")
+        files = self.sample_files(index)
+        image = read_png(files["image"], dtypes={"uint8"}, channels={3}, what="RGB image")
         hw = (int(image.shape[0]), int(image.shape[1]))
         out: dict[str, np.ndarray] = {"image": normalize_rgb(image)}
         depth_valid: np.ndarray | None = None
-        need_depth = "depth_zbuffer" in self.tasks or ("normal" in self.tasks and self._path(index, "depth_zbuffer").is_file())
-        if need_depth:
-            raw = self._read16(index, "depth_zbuffer", hw)
+        depth_path = self._path(index, "depth_zbuffer")  # the normals' mask when present
+        if "depth_zbuffer" in self.tasks or ("normal" in self.tasks and depth_path.is_file()):
+            raw = self._read16(depth_path, "depth_zbuffer", hw)
             depth_valid = raw < self.depth_invalid_from
             if "depth_zbuffer" in self.tasks:
                 if self.depth_mode == "metres":
@@ -143,14 +149,14 @@ class Taskonomy(FileDataset):
                 out["depth_zbuffer"] = np.where(depth_valid, depth, 0.0).astype(np.float32)
                 out["depth_zbuffer_mask"] = depth_valid & (out["depth_zbuffer"] > 0)
         if "segment_semantic" in self.tasks:
-            path = self._path(index, "segment_semantic")
+            path = files["segment_semantic"]
             seg = read_png(path, dtypes={"uint8"}, channels={1}, what="segment_semantic (8-bit PNG)").astype(np.int64)
             check_hw(seg, hw, path, "segment_semantic")
             if seg.max() > NUM_CLASSES:
                 raise TreeMTLError(f"{path}: segmentation label {int(seg.max())} out of range; expected 0..{NUM_CLASSES} (0 = unlabelled)")
             out["segment_semantic"] = seg - 1  # 0 (unlabelled) -> -1 ignore
         if "normal" in self.tasks:
-            path = self._path(index, "normal")
+            path = files["normal"]
             raw_n = read_png(path, dtypes={"uint8"}, channels={3}, what="normal (RGB PNG)")
             check_hw(raw_n, hw, path, "normal")
             vectors = raw_n.astype(np.float32) / 255.0 * 2.0 - 1.0
@@ -158,9 +164,9 @@ class Taskonomy(FileDataset):
             out["normal"] = unit_normals(vectors, valid)
             out["normal_mask"] = valid & out["normal"].any(axis=2)
         if "keypoints2d" in self.tasks:
-            raw = self._read16(index, "keypoints2d", hw)
+            raw = self._read16(files["keypoints2d"], "keypoints2d", hw)
             out["keypoints2d"] = np.clip(raw / 2.0**16 / self.keypoints_max, 0.0, 1.0).astype(np.float32)
         if "edge_texture" in self.tasks:
-            raw = self._read16(index, "edge_texture", hw)
+            raw = self._read16(files["edge_texture"], "edge_texture", hw)
             out["edge_texture"] = np.clip(raw / 2.0**16 / self.edge_max, 0.0, 1.0).astype(np.float32)
         return out
