@@ -143,3 +143,71 @@ def test_table3_formats_rows() -> None:
     frame, regrets = table3(corr)
     assert frame.loc[0, "Method"] == "Ours" and frame.loc[0, "Pearson 95% CI"] == "[0.200, 0.700]"
     assert regrets.loc[0, "Top-1"] == "#4" and regrets.loc[0, "Regret@1"] == 0.0
+
+
+def _uneven(seed: int) -> dict[str, dict[str, float]]:
+    """Metrics of every task, each metric off its single-task value by its own random amount."""
+    rng = np.random.default_rng(seed)
+    return {task: {m.name: float(rng.uniform(0.8, 1.2)) for m in get_task(task).metrics} for task in TASKS}
+
+
+def test_searched_baselines_are_measured_rows_of_table4(results: tuple[Path, Path], monkeypatch) -> None:
+    """Learning to Branch (one search per budget) and AutoMTL in Table 4 and the cost/accuracy figure:
+    cost from their own files, Δ per task and Δt from the relative-performance function of their metrics."""
+    from treemtl.core.layout import Layout, layout_id
+    from treemtl.core.relative_performance import overall_relative_performance
+    from treemtl.evaluation.report import comparison
+    from treemtl.results_tree import ResultsTree
+
+    config, res = results
+    config.write_text(config.read_text() + "baselines: {learn_to_branch: {budget: recommend}}\n")
+    tree = ResultsTree(res)
+    searched = {1.0: (Layout.parse("012|012|012"), 30.0, _uneven(1)), 2.0: (Layout.parse("012|012|01,2"), 40.0, _uneven(2))}
+    for target, (layout, pct, metrics) in searched.items():
+        tree.learn_to_branch_search(target).parent.mkdir(parents=True)
+        tree.learn_to_branch_search(target).write_text(json.dumps(
+            {"method": "learn_to_branch", "tasks": list(TASKS), "layout": layout.format(), "id": layout_id(layout),
+             "models": 3 * pct / 100, "flops_pct": pct, "params_pct": pct + 5}))
+        _write(tree.learn_to_branch_metrics(target), metrics)
+    automtl = _uneven(3)
+    _write(tree.automtl_metrics, automtl)
+    tree.automtl_cost.write_text(json.dumps({"models": 2.4, "flops_pct": 80.0, "params_pct": 70.0}))
+    assert _run(oracle_cli, ["oracle", "sample", "--config", str(config), "--out", str(tree.oracle_sample)]) == 0
+    assert _run(oracle_cli, ["oracle", "correlate", "--config", str(config), "--results", str(res),
+                             "--sample", str(tree.oracle_sample), "--performance-table", str(tree.performance_table),
+                             "--what-to-share", str(tree.what_to_share_csv), "--resamples", "20",
+                             "--out", str(tree.oracle_correlation), "--scatter", str(tree.oracle_scatter)]) == 0
+    legends: dict[str, list[str]] = {}
+    save = comparison.save_figure_atomic
+
+    def record(path, fig):  # type: ignore[no-untyped-def]
+        legends[Path(path).name] = [text.get_text() for ax in fig.axes if ax.get_legend() for text in ax.get_legend().get_texts()]
+        return save(path, fig)
+
+    monkeypatch.setattr(comparison, "save_figure_atomic", record)
+    out = res / "report" / "comparison"
+    assert _run(baselines_cli, ["baselines", "compare", "--config", str(config), "--results", str(res), "--out", str(out)]) == 0
+
+    frame = pd.read_csv(out / "table4_baselines.csv")
+    reference = {task: _metrics(0.0)[task] for task in TASKS}
+    directions = {task: get_task(task).directions for task in TASKS}
+    ltb = frame[frame["Method"] == "Learn-to-Branch"]
+    assert list(ltb["Budget"]) == ["1 models", "2 models"]
+    assert list(ltb["Model"]) == [f"#{layout_id(layout)}" for layout, _, _ in searched.values()]
+    assert list(ltb["Layout"]) == [layout.format() for layout, _, _ in searched.values()]
+    assert list(ltb["FLOPs vs ind. (%)"]) == pytest.approx([-70.0, -60.0])
+    assert list(ltb["Params vs ind. (%)"]) == pytest.approx([-65.0, -55.0])
+    assert set(ltb["Source"]) == {"learn-to-branch retrain"}
+    (aut,) = frame[frame["Method"] == "AutoMTL"].to_dict("records")
+    assert (aut["FLOPs vs ind. (%)"], aut["Params vs ind. (%)"]) == (pytest.approx(-20.0), pytest.approx(-30.0))
+    assert aut["Budget"] == "over every budget"  # 2.4 models, no target: the smallest budget it fits
+    rows = [*ltb.to_dict("records"), aut]
+    for row, metrics in zip(rows, [m for _, _, m in searched.values()] + [automtl]):
+        total, per_task = overall_relative_performance(TASKS, metrics, reference, directions)
+        assert row["Δt"] == pytest.approx(total)
+        for task in TASKS:
+            assert row[f"Δ{comparison.short(task)}"] == pytest.approx(per_task[task].percent)
+    assert {"Ours", "What-to-Share"} <= set(frame["Method"])  # beside the rankings' picks
+    assert {"Learn-to-Branch", "AutoMTL"} <= set(legends["cost_vs_delta.png"])
+    index = (out / "comparison.md").read_text()
+    assert "Learn-to-Branch" in index and "AutoMTL" in index

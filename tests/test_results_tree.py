@@ -12,7 +12,7 @@ import pytest
 
 from treemtl.cli import main
 from treemtl.errors import TreeMTLError
-from treemtl.results_tree import ResultsTree, budget_label, pair_name
+from treemtl.results_tree import ResultsTree, budget_label, learn_to_branch_name, pair_name
 
 TASKS = ["segment_semantic", "depth_zbuffer", "keypoints2d"]
 METRICS = {
@@ -47,6 +47,21 @@ def test_wildcards_give_the_rule_patterns() -> None:
     assert str(tree.pair_model("{pair}", "{branch}", "{repeat_seed}")) == (
         "results/exp/pairs/{pair}/branch{branch}/seed{repeat_seed}/model.pt")
     assert str(tree.final_metrics("{layout_id}")) == "results/exp/final/{layout_id}/metrics.json"
+
+
+def test_each_learn_to_branch_search_has_its_folder() -> None:
+    """One folder per FLOPs target (``budget<x>``, like the recommendations), ``unconstrained`` without one."""
+    tree = ResultsTree.of_experiment("exp")
+    root = Path("results/exp/baselines/learn_to_branch")
+    assert tree.learn_to_branch_search(1.5) == root / "budget1.5/search.json"
+    assert tree.learn_to_branch_metrics(2.0) == root / "budget2/final/metrics.json"
+    assert tree.learn_to_branch_model(None) == root / "unconstrained/final/model.pt"
+    assert tree.learn_to_branch_benchmarks(1.0) == (Path("results/exp/benchmarks/baselines/learn_to_branch/budget1/search.tsv"),
+                                                    Path("results/exp/benchmarks/baselines/learn_to_branch/budget1/retrain.tsv"))
+    assert tree.log(tree.learn_to_branch_log_name(None, "retrain")) == Path(
+        "results/exp/logs/baselines/learn_to_branch/unconstrained/retrain.log")
+    assert str(tree.learn_to_branch_search("{ltb_search}")) == "results/exp/baselines/learn_to_branch/{ltb_search}/search.json"
+    assert learn_to_branch_name(2.5) == "budget2.5" and learn_to_branch_name(None) == "unconstrained"
 
 
 def test_two_task_metrics_cover_every_run_once() -> None:

@@ -22,6 +22,7 @@ from treemtl.nets.detect import split_model
 from treemtl.nets.heads import build_head
 from treemtl.nets.model import TreeMTLModel
 from treemtl.nets.profiling import count_flops, count_params, flops_by_module
+from treemtl.results_tree import ResultsTree
 
 SIZE = (3, 32, 32)
 CHANNELS = {"segment_semantic": 4, "depth_zbuffer": 1, "normal": 3}
@@ -178,6 +179,65 @@ def test_learn_to_branch_cli_search_and_retrain(synthetic_config: Path, tmp_path
     assert metrics["layout"] == layout.format() and set(metrics["metrics"]) == set(CHANNELS)
 
 
+def _profile(tmp_path: Path) -> Path:
+    profile = tmp_path / "blocks.json"
+    profile.write_text(json.dumps(split_model(build_backbone("small_cnn"), SIZE, 5).to_json()))
+    return profile
+
+
+def test_one_search_targets_the_budget_it_is_given(synthetic_config: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """``budget: recommend`` runs one search per budget: each names its target (``--budget``), which
+    its search.json records; without one the command says so."""
+    from treemtl.cli import main
+
+    config = _with(synthetic_config, tmp_path, "learn_to_branch", budget="recommend", warmup_epochs=0)
+    profile = _profile(tmp_path)
+    argv = ["baselines", "learn-to-branch", "--config", str(config), "--profile", str(profile),
+            "--device", "cpu", "--threads", "1", "--iters", "2"]
+    assert main([*argv, "--out", str(tmp_path / "none.json")]) == 2
+    assert "baselines.learn_to_branch.budget is 'recommend': one search per recommend budget; name the budget " \
+           "of this search (treemtl baselines learn-to-branch --budget)" in capsys.readouterr().err
+    assert main([*argv, "--budget", "1.5", "--out", str(tmp_path / "budget1.5.json")]) == 0
+    found = json.loads((tmp_path / "budget1.5.json").read_text())
+    assert found["budget"] == 1.5 and found["settings"]["budget"] == 1.5
+    assert found["within_budget"] == (found["models"] <= 1.5)
+    assert found["history"][-1]["multiplier"] > 0  # about 2.3 models at the start: over 1.5, the weight grows
+    assert main([*argv, "--budget", "none", "--out", str(tmp_path / "unconstrained.json")]) == 0
+    found = json.loads((tmp_path / "unconstrained.json").read_text())
+    assert "budget" not in found and found["settings"]["budget"] is None and found["multiplier"] == 0.0
+    for wrong in ("0", "-1", "many", "inf"):
+        assert main([*argv, "--budget", wrong, "--out", str(tmp_path / "x.json")]) == 2
+        assert f"--budget: expected a positive number of backbone models or none, got {wrong!r}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("budget", "targets"), [(None, (None,)), (1.5, (1.5,)), (3, (3.0,)),
+                                                 ("recommend", (1.0, 1.5, 2.0))])
+def test_learn_to_branch_budget_is_none_a_number_or_recommend(budget: object, targets: tuple) -> None:
+    from treemtl.training.config import config_from_dict, learn_to_branch_budgets
+
+    config = config_from_dict({"experiment": "t", "recommend": {"budgets": [1.0, 1.5, 2.0]},
+                               "baselines": {"learn_to_branch": {"budget": budget}}})
+    assert learn_to_branch_budgets(config.baselines.learn_to_branch.budget, config.recommend.budgets) == targets
+    assert config_from_dict({"experiment": "t"}).baselines.learn_to_branch.budget is None  # the default: one search
+
+
+@pytest.mark.parametrize(("budget", "message"), [
+    ("all", "expected a number > 0 or one of recommend or null, got 'all'"),
+    ("Recommend", "expected a number > 0 or one of recommend or null, got 'Recommend'"),
+    ([1.0, 2.0], "expected a number > 0 or one of recommend or null, got [1.0, 2.0]"),
+    (0, "expected a number > 0, got 0"),
+    (-1.5, "expected a number > 0, got -1.5"),
+])
+def test_learn_to_branch_budget_refuses_other_values(budget: object, message: str) -> None:
+    from treemtl.errors import TreeMTLError
+    from treemtl.training.config import config_from_dict
+
+    with pytest.raises(TreeMTLError) as info:
+        config_from_dict({"experiment": "t", "baselines": {"learn_to_branch": {"budget": budget}}}, source="c.yaml")
+    assert str(info.value) == f"c.yaml: baselines.learn_to_branch.budget: {message}"
+
+
 # ------------------------------------------------------------------------------------ AutoMTL
 @pytest.fixture(scope="module")
 def compiled():
@@ -308,6 +368,31 @@ def test_dry_run_of_the_searched_baselines_target(tmp_path: Path) -> None:
     for rule in ("learn_to_branch_search", "learn_to_branch_retrain", "automtl_search", "automtl_retrain",
                  "searched_baselines_table", "searched_baselines"):
         assert counts.get(rule) == 1, counts
+
+
+@pytest.mark.parametrize("target", ["searched_baselines", "oracle"])
+def test_dry_run_has_one_learn_to_branch_search_per_budget(target: str, tmp_path: Path) -> None:
+    """``budget: recommend``: one search and one retraining per recommend budget, each with its target,
+    for the searched table and for the comparison tables (the ``oracle`` target) alike."""
+    from workflow_helpers import REPO, job_counts, snakemake
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.setdefault("baselines", {}).setdefault("learn_to_branch", {})["budget"] = "recommend"
+    config["recommend"]["budgets"] = [1.0, 1.5, 2.5]
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    done = snakemake(tmp_path, "--configfile", str(configfile), "--dry-run", "--printshellcmds", target)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    counts = job_counts(output)
+    assert counts["learn_to_branch_search"] == counts["learn_to_branch_retrain"] == 3
+    assert counts["automtl_search"] == counts["automtl_retrain"] == 1
+    assert counts[{"oracle": "comparison_report", "searched_baselines": "searched_baselines_table"}[target]] == 1
+    folder = ResultsTree.of_experiment(config["experiment"]).baselines_dir / "learn_to_branch"
+    for budget, label in ((1.0, "1"), (1.5, "1.5"), (2.5, "2.5")):
+        assert f"--budget {budget!r} --threads 1 --out {folder}/budget{label}/search.json " in output
+        assert f"--search {folder}/budget{label}/search.json " in output
+    assert "unconstrained" not in output
 
 
 def test_search_session_builds_declared_tasks_like_the_trainer(every_task_type) -> None:  # type: ignore[no-untyped-def]

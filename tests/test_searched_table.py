@@ -7,11 +7,13 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from treemtl.cli import baselines as baselines_cli
 from treemtl.core.layout import Layout, layout_id
+from treemtl.core.relative_performance import overall_relative_performance
 from treemtl.errors import TreeMTLError
 from treemtl.results_tree import ResultsTree
 from treemtl.training.tasks import get_task
@@ -65,14 +67,24 @@ def results(tmp_path: Path) -> tuple[Path, ResultsTree, list[Path]]:
             _benchmark(tree.benchmark(f"final/{pick_id}"), 6.0 + pick_id, 5.0 + pick_id)
         tree.recommendation(budget).parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows).to_csv(tree.recommendation(budget), index=False)
-    _write_json(tree.learn_to_branch_search, {"method": "learn_to_branch", "tasks": list(TASKS), "layout": LTB.format(),
-                                              "id": layout_id(LTB), "models": 1.4, "flops_pct": 70.0, "params_pct": 80.0})
-    _write_json(tree.learn_to_branch_metrics, {"metrics": _metrics(-2.0)})
+    _write_search(tree, None, LTB, 1.4, _metrics(-2.0), (30.0, 7.0))
     _write_json(tree.automtl_metrics, {"metrics": _metrics(-4.0)})
     _write_json(tree.automtl_cost, {"models": 1.6, "flops_pct": 80.0, "params_pct": 90.0})
-    for path, wall in zip([*tree.learn_to_branch_benchmarks, *tree.automtl_benchmarks], (30.0, 7.0, 40.0, 8.0)):
+    for path, wall in zip(tree.automtl_benchmarks, (40.0, 8.0)):
         _benchmark(path, wall, wall - 1.0)
     return config, tree, recommender
+
+
+def _write_search(tree: ResultsTree, target: float | None, layout: Layout, models: float,
+                  metrics: dict[str, dict[str, float]], walls: tuple[float, float]) -> None:
+    """One Learning to Branch search (FLOPs target ``target``) and its retraining, with their benchmarks."""
+    pct = 100.0 * models / len(TASKS)
+    _write_json(tree.learn_to_branch_search(target),
+                {"method": "learn_to_branch", "tasks": list(TASKS), "layout": layout.format(), "id": layout_id(layout),
+                 "models": models, "flops_pct": pct, "params_pct": pct + 10.0})
+    _write_json(tree.learn_to_branch_metrics(target), {"metrics": metrics})
+    for path, wall in zip(tree.learn_to_branch_benchmarks(target), walls):
+        _benchmark(path, wall, wall - 1.0)
 
 
 def _table(config: Path, tree: ResultsTree, benchmarks: list[Path]) -> int:
@@ -133,3 +145,43 @@ def test_a_searched_baseline_not_yet_retrained_has_no_row(results) -> None:
     tree.automtl_metrics.unlink()
     assert _table(config, tree, recommender) == 0
     assert "AutoMTL" not in set(pd.read_csv(tree.searched_table("csv"))["Method"])
+
+
+def _uneven(seed: int) -> dict[str, dict[str, float]]:
+    """Metrics of every task, each metric off its single-task value by its own random amount."""
+    rng = np.random.default_rng(seed)
+    return {task: {m.name: float(rng.uniform(0.8, 1.2)) for m in get_task(task).metrics} for task in TASKS}
+
+
+def test_one_learn_to_branch_row_per_recommend_budget(results) -> None:
+    """``budget: recommend``: one retrained search per recommend budget, each in a row at the budget it
+    targeted, with its own measured cost and Δ from the relative-performance function of its metrics."""
+    config, tree, recommender = results
+    config.write_text(config.read_text() + "baselines: {learn_to_branch: {budget: recommend}}\n")
+    searched = {1.0: (Layout.parse("01|01|0,1"), 1.3, _uneven(1)), 1.5: (LTB, 1.7, _uneven(2))}
+    for target, (layout, models, metrics) in searched.items():
+        _write_search(tree, target, layout, models, metrics, (20.0 + target, 5.0))
+    assert _table(config, tree, recommender) == 0
+    frame = pd.read_csv(tree.searched_table("csv"))
+    ltb = frame[frame["Method"] == "Learn-to-Branch"]
+    # the fixture's unconstrained search is not one of this config's searches
+    assert list(ltb["Budget"]) == ["1 models", "1.5 models"]
+    assert list(ltb["Model"]) == [f"#{layout_id(layout)}" for layout, _, _ in searched.values()]
+    assert list(ltb["Models"]) == pytest.approx([1.3, 1.7])  # measured: 1.7 is over its 1.5 target
+    reference = {task: _metrics(0.0)[task] for task in TASKS}
+    directions = {task: get_task(task).directions for task in TASKS}
+    for (_, row), (target, (_, _, metrics)) in zip(ltb.iterrows(), searched.items()):
+        total, per_task = overall_relative_performance(TASKS, metrics, reference, directions)
+        assert row["Δt"] == pytest.approx(total)
+        assert (row["Δseg"], row["Δdepth"]) == (pytest.approx(per_task[TASKS[0]].percent),
+                                              pytest.approx(per_task[TASKS[1]].percent))
+        assert (row["Search s"], row["Retrain s"]) == (20.0 + target, 5.0)
+
+
+def test_a_budget_whose_search_is_not_retrained_has_no_row(results) -> None:
+    config, tree, recommender = results
+    config.write_text(config.read_text() + "baselines: {learn_to_branch: {budget: recommend}}\n")
+    _write_search(tree, 1.5, LTB, 1.4, _metrics(1.0), (9.0, 3.0))
+    assert _table(config, tree, recommender) == 0
+    frame = pd.read_csv(tree.searched_table("csv"))
+    assert list(frame.loc[frame["Method"] == "Learn-to-Branch", "Budget"]) == ["1.5 models"]

@@ -9,15 +9,13 @@ from __future__ import annotations
 import ast
 import re
 import shutil
-from math import comb
 from pathlib import Path
 
 import pytest
 import yaml
 
-from treemtl.core.best_layouts import SEARCH_ABOVE, uses_search
 from treemtl.results_tree import ResultsTree
-from workflow_helpers import REPO, dry_run, job_counts, snakemake
+from workflow_helpers import REPO, dry_run, expected_job_counts, job_counts, snakemake
 
 CONFIGS = sorted((REPO / "config").glob("*.yaml"))
 
@@ -33,32 +31,9 @@ def test_dry_run_job_counts(config_path: Path, tmp_path: Path) -> None:
     config = yaml.safe_load(config_path.read_text())
     configfile = tmp_path / config_path.name
     shutil.copy(config_path, configfile)
-    num_tasks, num_blocks = len(config["tasks"]), config["backbone"]["blocks"]
     counts = dry_run(tmp_path, configfile)
-    expected = {
-        "data": 1,
-        "detect": 1,
-        "train_single": num_tasks,
-        "train_pair": comb(num_tasks, 2) * num_blocks,
-        "two_task_table": 1,
-        "weights": 1,
-        "enumerate_layouts": 1,
-        "performance_table": 1,
-        "recommend": len(config["recommend"]["budgets"]),
-        "trained_finals": 1,
-        "report": 1,
-        "resolved_config": 1,
-        "all": 1,
-    }
-    if uses_search(num_tasks, num_blocks, config["recommend"].get("search_above", SEARCH_ABOVE)):
-        del expected["enumerate_layouts"], expected["performance_table"]  # too many layouts to list
-        expected["score_landscape"] = 1
-    repeats = len(config.get("repeat_seeds", []))
-    if repeats:
-        expected["train_single_repeat"] = repeats * num_tasks
-        expected["train_pair_repeat"] = repeats * comb(num_tasks, 2) * num_blocks
     # the train_final jobs appear once the recommend checkpoint has run
-    assert counts == expected
+    assert counts == expected_job_counts(config)
     resolved = yaml.safe_load(_resolved_config(tmp_path, config["experiment"]).read_text())
     assert resolved["tasks"] == config["tasks"] and resolved["train"]["iters"] == config["train"]["iters"]
 
@@ -198,6 +173,25 @@ def test_profiles_give_each_searched_baseline_job_one_gpu(profile: str, tmp_path
     assert "treemtl gpu-slot --gpus 0" not in output
     if profile == "slurm":
         assert output.count("gpu=1, cpus_per_gpu=8") == 3 + 15 + 4  # singles, pairs, searches and retrainings
+
+
+@pytest.mark.parametrize("profile", ["gpu", "slurm"])
+def test_profiles_give_each_learn_to_branch_budget_one_gpu(profile: str, tmp_path: Path) -> None:
+    """``baselines.learn_to_branch.budget: recommend``: every budget's search and retraining holds one GPU."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.setdefault("baselines", {}).setdefault("learn_to_branch", {})["budget"] = "recommend"
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    done = snakemake(tmp_path, "--configfile", str(configfile), "--profile",
+                     str(REPO / "workflow" / "profiles" / profile), "--dry-run", "searched_baselines")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    budgets = len(config["recommend"]["budgets"])
+    for command, count in (("learn-to-branch", budgets), ("learn-to-branch-retrain", budgets), ("automtl", 1)):
+        assert output.count(f"treemtl gpu-slot --gpus 1 -- treemtl baselines {command} ") == count, command
+    assert "treemtl gpu-slot --gpus 0" not in output
+    if profile == "slurm":
+        assert output.count("gpu=1, cpus_per_gpu=8") == 3 + 15 + 2 * budgets + 2
 
 
 #: Placeholders that are never a config string or a path: the job's thread count and GPU count.

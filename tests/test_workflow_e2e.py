@@ -177,6 +177,31 @@ def test_baselines_target_searches_retrains_and_tabulates(finished: Path, tmp_pa
     assert dry_run(workdir, configfile, "--", "baselines") == {}
 
 
+def test_oracle_target_compares_with_a_search_at_each_budget(finished: Path, tmp_path: Path) -> None:
+    """``oracle`` with ``baselines.learn_to_branch.budget: recommend``: one Learning to Branch search and
+    retraining per budget, AutoMTL, and Table 4 with their measured rows; every job (the comparison's
+    too) reads exactly its declared inputs."""
+    workdir = tmp_path / "oracle"
+    shutil.copytree(finished, workdir, symlinks=True)
+    records = tmp_path / "records"
+    records.mkdir()
+    configfile = _configfile(workdir, "compare.yaml", baselines={"learn_to_branch": {"budget": "recommend"}})
+    done = snakemake(workdir, "--configfile", str(configfile), "--cores", "2", "oracle", timeout=900,
+                     env=open_audit_env(records, workdir / "results"))
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
+    ran = job_counts(done.stdout + done.stderr)
+    assert ran["learn_to_branch_search"] == ran["learn_to_branch_retrain"] == 2  # budgets 1 and 1.5
+    assert ran["automtl_retrain"] == ran["comparison_report"] == 1
+    table = pd.read_csv(workdir / TREE.comparison_file("table4_baselines.csv"))
+    ltb = table[table["Method"] == "Learn-to-Branch"]
+    assert list(ltb["Budget"]) == ["1 models", "1.5 models"] and ltb["Δt"].notna().all()
+    assert table.loc[table["Method"] == "AutoMTL", "Δt"].notna().all()
+    jobs, _ = audited_jobs(workdir, records, workdir / ".snakemake" / "metadata")
+    assert {"learn_to_branch_search", "learn_to_branch_retrain", "comparison_report"} <= {job.rule for job in jobs.values()}
+    _assert_read_as_declared(jobs)
+    assert dry_run(workdir, configfile, "--", "oracle") == {}
+
+
 def test_second_run_has_nothing_to_do(finished: Path) -> None:
     assert dry_run(finished, _configfile(finished, "tiny.yaml")) == {}
 

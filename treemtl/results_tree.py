@@ -19,7 +19,8 @@ folder names by hand, so the layout below is written down once::
     report/                              recommendation tables and figures; report/comparison/
     oracle/                              sample.csv, layouts/<id>/seed<s>/, correlation.json
     baselines/                           What-to-Share and Task-Grouping rankings;
-                                         learn_to_branch/, automtl/ (search, final/), searched.{md,csv,tex,png}
+                                         learn_to_branch/<budget<x> or unconstrained>/ (one per search),
+                                         automtl/ (search, final/), searched.{md,csv,tex,png}
     logs/<name>.log, benchmarks/<name>.tsv
 
 Arguments that name a run (task, pair, branch, seed, layout id, budget) may also be Snakemake
@@ -50,6 +51,14 @@ def pair_name(task_a: str, task_b: str) -> str:
 def budget_label(budget: float | str) -> str:
     """``1.5`` -> ``1.5``, ``2.0`` -> ``2``: the spelling of a budget in file names."""
     return budget if isinstance(budget, str) else f"{float(budget):g}"
+
+
+def learn_to_branch_name(budget: float | str | None) -> str:
+    """Folder of the Learning to Branch search for a FLOPs target: ``budget<x>``, or
+    ``unconstrained`` for None; a string (a wildcard such as ``"{ltb_search}"``) is the name itself."""
+    if isinstance(budget, str):
+        return budget
+    return "unconstrained" if budget is None else f"budget{budget_label(budget)}"
 
 
 def _run(folder: Path, seed: Key | None) -> Path:
@@ -273,22 +282,19 @@ class ResultsTree:
     def task_grouping_json(self) -> Path:
         return self.baselines_dir / "task_grouping.json"
 
-    @property
-    def learn_to_branch_dir(self) -> Path:
-        """Learning to Branch: ``search.json`` (the derived tree) and ``final/`` (its retraining)."""
-        return self.baselines_dir / "learn_to_branch"
+    def learn_to_branch_dir(self, budget: float | str | None) -> Path:
+        """One Learning to Branch search (see :func:`learn_to_branch_name`): ``search.json`` (the
+        derived tree) and ``final/`` (its retraining)."""
+        return self.baselines_dir / "learn_to_branch" / learn_to_branch_name(budget)
 
-    @property
-    def learn_to_branch_search(self) -> Path:
-        return self.learn_to_branch_dir / "search.json"
+    def learn_to_branch_search(self, budget: float | str | None) -> Path:
+        return self.learn_to_branch_dir(budget) / "search.json"
 
-    @property
-    def learn_to_branch_metrics(self) -> Path:
-        return self.learn_to_branch_dir / "final" / METRICS
+    def learn_to_branch_metrics(self, budget: float | str | None) -> Path:
+        return self.learn_to_branch_dir(budget) / "final" / METRICS
 
-    @property
-    def learn_to_branch_model(self) -> Path:
-        return self.learn_to_branch_dir / "final" / MODEL
+    def learn_to_branch_model(self, budget: float | str | None) -> Path:
+        return self.learn_to_branch_dir(budget) / "final" / MODEL
 
     @property
     def automtl_dir(self) -> Path:
@@ -312,10 +318,14 @@ class ResultsTree:
         """fvcore FLOPs/params of the derived AutoMTL model."""
         return self.automtl_dir / "final" / "cost.json"
 
-    @property
-    def learn_to_branch_benchmarks(self) -> tuple[Path, Path]:
-        """Benchmark files of Learning to Branch's search and retraining (the seconds each spent)."""
-        return self.benchmark("baselines/learn_to_branch/search"), self.benchmark("baselines/learn_to_branch/retrain")
+    def learn_to_branch_log_name(self, budget: float | str | None, step: str) -> str:
+        """Name of the log and benchmark of one search's ``search`` or ``retrain`` job."""
+        return f"baselines/learn_to_branch/{learn_to_branch_name(budget)}/{step}"
+
+    def learn_to_branch_benchmarks(self, budget: float | str | None) -> tuple[Path, Path]:
+        """Benchmark files of one Learning to Branch search and its retraining (the seconds each spent)."""
+        return (self.benchmark(self.learn_to_branch_log_name(budget, "search")),
+                self.benchmark(self.learn_to_branch_log_name(budget, "retrain")))
 
     @property
     def automtl_benchmarks(self) -> tuple[Path, Path]:

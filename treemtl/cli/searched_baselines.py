@@ -1,7 +1,7 @@
 """The searched baselines of ``treemtl baselines``: Learning to Branch and AutoMTL.
 
-* ``baselines learn-to-branch`` — search a tree with the branching supernet; ``search.json`` holds
-  the derived layout with its paper id and cost;
+* ``baselines learn-to-branch`` — search a tree with the branching supernet (``--budget``: the
+  FLOPs target of this search); ``search.json`` holds the derived layout with its paper id and cost;
 * ``baselines learn-to-branch-retrain`` — train that layout from scratch with the experiment's recipe;
 * ``baselines automtl`` — AutoMTL's pre-train and policy-train stages; ``policy.json`` holds the
   derived operator-level policy;
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +46,9 @@ def register_searched(commands: argparse._SubParsersAction) -> None:
     _common(ltb)
     ltb.add_argument("--profile", required=True, help="blocks.json (per-block FLOPs: resource term and cost)")
     ltb.add_argument("--iters", type=int, default=None, help="search iterations (default: iters_fraction x train.iters)")
+    ltb.add_argument("--budget", default=None, metavar="MODELS|none",
+                     help="FLOPs target of this search in backbone models, or none (default: "
+                          "baselines.learn_to_branch.budget; required when that is recommend)")
     ltb.add_argument("--out", required=True, help="search.json (derived layout, id, cost, trajectory)")
     ltb.set_defaults(func=run_learn_to_branch)
 
@@ -71,11 +75,26 @@ def register_searched(commands: argparse._SubParsersAction) -> None:
     table.set_defaults(func=run_searched_table)
 
 
+def _search_budget(text: str) -> float | None:
+    """``--budget``: a positive number of backbone models, or ``none``."""
+    if text.lower() == "none":
+        return None
+    try:
+        budget = float(text)
+    except ValueError:
+        budget = math.nan
+    if not (math.isfinite(budget) and budget > 0):
+        raise TreeMTLError(f"--budget: expected a positive number of backbone models or none, got {text!r}")
+    return budget
+
+
 def run_learn_to_branch(args: argparse.Namespace) -> int:
     from treemtl.core.cost import BlockProfile
-    from treemtl.evaluation.baselines.learn_to_branch import block_fractions, search, write_search
+    from treemtl.evaluation.baselines.learn_to_branch import block_fractions, for_budget, search, write_search
 
     config = load_config(args.config)
+    if args.budget is not None:
+        config = for_budget(config, _search_budget(args.budget))
     profile = BlockProfile.for_blocks(args.profile, config.backbone.blocks)
     if args.iters is not None and args.iters < 1:
         raise TreeMTLError(f"--iters: expected a positive integer, got {args.iters}")

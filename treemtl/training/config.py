@@ -19,7 +19,7 @@ import functools
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -153,9 +153,26 @@ class LearnToBranchConfig:
     warmup_epochs: float
     arch_lr: float
     flops_weight: float
-    budget: float | None
+    #: A FLOPs target in backbone models, None (no target) or ``recommend`` (see :func:`learn_to_branch_budgets`).
+    budget: float | str | None
     budget_lr: float
     record_every: int
+
+
+#: ``baselines.learn_to_branch.budget`` asking for one search per ``recommend.budgets`` entry.
+PER_RECOMMEND_BUDGET = "recommend"
+
+
+def learn_to_branch_budgets(setting: float | str | None, recommend_budgets: Sequence[float]) -> tuple[float | None, ...]:
+    """The FLOPs target of each Learning to Branch search of an experiment (None: no target).
+
+    ``setting`` is ``baselines.learn_to_branch.budget``: ``recommend`` gives every recommend
+    budget, so each recommended tree has a search at its own budget beside it; a number or None
+    gives that one search. The workflow runs one search and one retraining per target.
+    """
+    if setting == PER_RECOMMEND_BUDGET:
+        return tuple(float(budget) for budget in recommend_budgets)
+    return (None if setting is None else float(setting),)
 
 
 @dataclass(frozen=True)

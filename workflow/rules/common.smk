@@ -12,6 +12,7 @@ a running invocation's jobs read.
 
 import csv
 import hashlib
+import re
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -20,7 +21,8 @@ from snakemake.exceptions import WorkflowError
 from treemtl.core.best_layouts import uses_search
 from treemtl.core.layout import Layout, layout_from_id
 from treemtl.core.weighting import parse_weighting
-from treemtl.results_tree import ResultsTree, budget_label, pair_name
+from treemtl.results_tree import ResultsTree, budget_label, learn_to_branch_name, pair_name
+from treemtl.training.config import learn_to_branch_budgets
 
 
 def write_resolved_config(values, tree):
@@ -75,6 +77,14 @@ PAIRS = [pair_name(a, b) for a, b in combinations(TASKS, 2)]
 BRANCHES = list(range(1, NUM_BLOCKS + 1))
 REPEAT_SEEDS = list(config["repeat_seeds"])
 BUDGETS = [budget_label(float(budget)) for budget in config["recommend"]["budgets"]]
+#: Learning to Branch's searches by folder name (``budget<x>`` or ``unconstrained``) and FLOPs
+#: target: ``baselines.learn_to_branch.budget`` null or a number gives one, ``recommend`` one per budget.
+LTB_SEARCHES = {
+    learn_to_branch_name(target): target
+    for target in learn_to_branch_budgets(
+        config["baselines"]["learn_to_branch"]["budget"], config["recommend"]["budgets"]
+    )
+}
 SYNTHETIC = config["data"]["dataset"] == "synthetic"
 #: A design space of more than ``recommend.search_above`` layouts is searched: no layouts.csv or
 #: performance table; each budget's picks and the report's figure come from the exact search.
@@ -117,6 +127,7 @@ wildcard_constraints:
     repeat_seed=r"\d+",
     budget=r"\d+(\.\d+)?",
     layout_id=r"\d+",
+    ltb_search="|".join(re.escape(name) for name in LTB_SEARCHES),
 
 
 def single_metrics(tasks=TASKS):
@@ -209,6 +220,27 @@ def final_metrics(wildcards=None):
 def final_models(wildcards=None):
     """model.pt of every layout chosen by :func:`recommended_ids`."""
     return [TREE.final_model(layout_id) for layout_id in recommended_ids(wildcards)]
+
+
+def ltb_budget_flag(wildcards):
+    """``--budget`` of one Learning to Branch search: its FLOPs target, or ``none``."""
+    target = LTB_SEARCHES[wildcards.ltb_search]
+    return "none" if target is None else repr(target)
+
+
+def searched_results():
+    """What the tables read of the searched baselines: each Learning to Branch search's
+    ``search.json`` (its tree's cost) and retrained metrics, AutoMTL's metrics and ``cost.json``."""
+    files = []
+    for name in LTB_SEARCHES:
+        files += [TREE.learn_to_branch_search(name), TREE.learn_to_branch_metrics(name)]
+    return files + [TREE.automtl_metrics, TREE.automtl_cost]
+
+
+def searched_benchmarks():
+    """Benchmark files of every search and retraining of the searched baselines (their seconds)."""
+    files = [path for name in LTB_SEARCHES for path in TREE.learn_to_branch_benchmarks(name)]
+    return files + list(TREE.automtl_benchmarks)
 
 
 def final_benchmarks(wildcards=None):

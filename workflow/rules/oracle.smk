@@ -119,7 +119,8 @@ rule comparison_report:
     """Paper-style Tables 1-4 (Markdown, CSV, LaTeX) and figures vs the baselines.
 
     The rows are the ids of the ``comparison_models`` checkpoint, whose trained metrics
-    ``comparison_metrics`` lists.
+    ``comparison_metrics`` lists, and the searched baselines' retrained models (each Learning to
+    Branch search, AutoMTL) with their cost files: the ``oracle`` target runs those too.
     """
     input:
         performance=TREE.performance_table,
@@ -132,6 +133,7 @@ rule comparison_report:
             TREE.task_grouping_json,
         ],
         trained=comparison_metrics,
+        searched=searched_results(),
     output:
         index=report(
             TREE.comparison_file("comparison.md"),

@@ -1,7 +1,9 @@
 """Searched baselines (target ``searched_baselines``, part of ``baselines``): Learning to Branch and AutoMTL.
 
 Each searches on the experiment's data with its seed, then retrains what it found from scratch
-with the recipe of every final model (``RECIPE`` is a param: changing it reruns both). The
+with the recipe of every final model (``RECIPE`` is a param: changing it reruns both). Learning to
+Branch runs one search per FLOPs target (``LTB_SEARCHES``: one, or with
+``baselines.learn_to_branch.budget: recommend`` one per recommend budget). The
 table sets them beside the recommended trees with the seconds each spent (benchmark files: the
 recommender's singles and pairs, each final training, each search and retraining).
 Like every training rule, searches and retrainings ask for ``resources.gpu`` (0 here, raised by
@@ -10,40 +12,42 @@ a profile) and run under ``treemtl gpu-slot``.
 
 
 rule learn_to_branch_search:
-    """Tree supernet over the coarse blocks; the most likely parents give a layout."""
+    """Tree supernet over the coarse blocks; the most likely parents give a layout. One job per
+    search (``ltb_search``: ``budget<x>`` aims at x backbone models of FLOPs, or ``unconstrained``)."""
     input:
         data=DATA_READY,
         blocks=TREE.blocks_json,
     output:
-        TREE.learn_to_branch_search,
+        TREE.learn_to_branch_search("{ltb_search}"),
     params:
         config=CONFIG_FILE,
         recipe=RECIPE,
         settings=config["baselines"]["learn_to_branch"],
+        budget=ltb_budget_flag,
     threads: 1
     resources:
         gpu=0,
     log:
-        TREE.log("baselines/learn_to_branch/search"),
+        TREE.log(TREE.learn_to_branch_log_name("{ltb_search}", "search")),
     benchmark:
-        TREE.learn_to_branch_benchmarks[0]
+        TREE.learn_to_branch_benchmarks("{ltb_search}")[0]
     conda:
         ENV
     shell:
         "treemtl gpu-slot --gpus {resources.gpu} --"
         " treemtl baselines learn-to-branch --config {params.config:q} --profile {input.blocks:q}"
-        " --threads {threads} --out {output:q} > {log:q} 2>&1"
+        " --budget {params.budget:q} --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule learn_to_branch_retrain:
     """The searched tree trained from scratch with the recipe of the final models."""
     input:
         data=DATA_READY,
-        search=TREE.learn_to_branch_search,
+        search=TREE.learn_to_branch_search("{ltb_search}"),
         reference=single_metrics(),
     output:
-        metrics=TREE.learn_to_branch_metrics,
-        model=TREE.learn_to_branch_model,
+        metrics=TREE.learn_to_branch_metrics("{ltb_search}"),
+        model=TREE.learn_to_branch_model("{ltb_search}"),
     params:
         config=CONFIG_FILE,
         recipe=RECIPE,
@@ -53,9 +57,9 @@ rule learn_to_branch_retrain:
     resources:
         gpu=0,
     log:
-        TREE.log("baselines/learn_to_branch/retrain"),
+        TREE.log(TREE.learn_to_branch_log_name("{ltb_search}", "retrain")),
     benchmark:
-        TREE.learn_to_branch_benchmarks[1]
+        TREE.learn_to_branch_benchmarks("{ltb_search}")[1]
     conda:
         ENV
     shell:
@@ -125,13 +129,10 @@ rule searched_baselines_table:
         recommendations=recommendation_tables(),
         singles=single_metrics(),
         finals=final_metrics,
-        ltb_search=TREE.learn_to_branch_search,
-        ltb=TREE.learn_to_branch_metrics,
-        automtl=TREE.automtl_metrics,
-        automtl_cost=TREE.automtl_cost,
+        searched=searched_results(),
         recommender_benchmarks=recommender_benchmarks(),
         final_benchmarks=final_benchmarks,
-        searched_benchmarks=[*TREE.learn_to_branch_benchmarks, *TREE.automtl_benchmarks],
+        searched_benchmarks=searched_benchmarks(),
     output:
         markdown=TREE.searched_table("md"),
         csv=TREE.searched_table("csv"),

@@ -30,13 +30,16 @@ all-shared tree and T for independent models).
   ``flops_weight``. So the budget sets the weight: it grows while the expected tree is over budget and
   relaxes to 0 once it is under, and no hand-tuned weight is needed per budget. The derived tree's
   exact cost is reported with ``within_budget``.
+* ``budget: recommend`` — one such search per ``recommend.budgets`` entry (the workflow's
+  ``learn_to_branch/budget<x>/``), so each budget's recommended trees meet a search aimed at the
+  same budget. One search targets one budget: :func:`for_budget` gives its config.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +87,21 @@ def block_fractions(profile: Any) -> list[float]:
     return [float(f) / total for f in profile.flops]
 
 
+def for_budget(config: ExperimentConfig, budget: float | None) -> ExperimentConfig:
+    """``config`` for the one search that targets ``budget`` (None: no target); its ``search.json`` records it."""
+    baselines = config.baselines
+    settings = replace(baselines.learn_to_branch, budget=budget)
+    return replace(config, baselines=replace(baselines, learn_to_branch=settings))
+
+
+def _target(config: ExperimentConfig) -> float | None:
+    budget = config.baselines.learn_to_branch.budget
+    if isinstance(budget, str):
+        raise TreeMTLError(f"{SETTINGS_KEY}.budget is {budget!r}: one search per recommend budget; "
+                           "name the budget of this search (treemtl baselines learn-to-branch --budget)")
+    return budget
+
+
 def search(config: ExperimentConfig, fractions: Sequence[float], *, device: str = "auto",
            threads: int | None = None, iters: int | None = None, train_set: Any = None,
            log: Any = print) -> BranchSearch:
@@ -93,6 +111,7 @@ def search(config: ExperimentConfig, fractions: Sequence[float], *, device: str 
     from treemtl.nets.model import build_heads
 
     settings = config.baselines.learn_to_branch
+    budget = _target(config)
     session = SearchSession.open(config, device=device, threads=threads, train_set=train_set)
     total = iters if iters is not None else scaled_iterations(config, settings.iters_fraction, f"{SETTINGS_KEY}.iters_fraction")
     if len(fractions) != config.backbone.blocks:
@@ -116,15 +135,15 @@ def search(config: ExperimentConfig, fractions: Sequence[float], *, device: str 
         searching = iteration >= warmup
         expected = net.expected_models(fractions)
         if searching and multiplier > 0:
-            loss = loss + multiplier * (expected - settings.budget if settings.budget is not None else expected)
+            loss = loss + multiplier * (expected - budget if budget is not None else expected)
         weights.zero_grad(set_to_none=True)
         arch.zero_grad(set_to_none=True)
         loss.backward()
         weights.step()
         if searching:
             arch.step()
-            if settings.budget is not None:
-                multiplier = max(0.0, multiplier + settings.budget_lr * (float(expected.detach()) - settings.budget))
+            if budget is not None:
+                multiplier = max(0.0, multiplier + settings.budget_lr * (float(expected.detach()) - budget))
         window.append({**{t: float(v.detach()) for t, v in losses.items()}, "expected_models": float(expected.detach())})
         if (iteration + 1) % settings.record_every == 0 or iteration + 1 == total:
             entry = {"iteration": iteration + 1, "tau": net.tau, "multiplier": multiplier,
@@ -170,7 +189,7 @@ def write_search(path: str | Path, config: ExperimentConfig, result: BranchSearc
     document = {
         "method": SEARCH_FILE.method,
         "tasks": list(config.tasks),
-        **describe_layout(result.layout, profile, settings.budget),
+        **describe_layout(result.layout, profile, _target(config)),
         "parents": result.parents,
         "probabilities": result.probabilities,
         "expected_models": result.expected_models,

@@ -5,7 +5,9 @@
 * Table 2 — the top-1 layout within each budget of the config;
 * Table 3 — correlation of each method's ranking with the oracle (Pearson, as in the paper, plus
   Spearman and Kendall with bootstrap intervals), and the regret of trusting each ranking;
-* Table 4 — ours vs What-to-Share vs Task-Grouping at the same budgets.
+* Table 4 — ours vs What-to-Share vs Task-Grouping at the same budgets, and the searched baselines'
+  retrained models (Learning to Branch per search, e.g. one per budget; AutoMTL), measured like
+  every row with their FLOPs/params from their own cost files.
 
 Every table carries the reference rows: the single-task models (absolute metrics, Δ = 0 by
 definition), the all-shared layout and the independent layout.  A layout's trained metrics come
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from treemtl.atomic import save_figure_atomic
+from treemtl.evaluation.baselines.searched_results import AUTOMTL, LEARN_TO_BRANCH
 from treemtl.training.config import ExperimentConfig
 from treemtl.errors import TreeMTLError
 from treemtl.results_tree import ResultsTree
@@ -92,6 +95,27 @@ def model_row(
     row["Δt"] = None if metrics is None else (
         float(np.mean(deltas)) if priorities is None else float(sum(priorities[t] * d for t, d in zip(tasks, deltas))))
     row["Source"] = trained[1] if trained else "not trained"
+    return row
+
+
+def costed_row(
+    label: str,
+    layout: str,
+    cost: Mapping[str, float],
+    tasks: Sequence[str],
+    reference: Mapping[str, Mapping[str, float]],
+    trained: tuple[Mapping[str, Mapping[str, float]], str],
+    extra: Mapping[str, Any] | None = None,
+    config: ExperimentConfig | None = None,
+) -> dict[str, Any]:
+    """A row of a model outside the performance table (a searched baseline's): like :func:`model_row`,
+    with FLOPs/params from the model's own cost (``flops_pct``, ``params_pct``)."""
+    row = model_row(label, None, pd.DataFrame(), tasks, reference, trained, extra, config)
+    row.update({
+        "Layout": layout,
+        "FLOPs vs ind. (%)": change_pct(cost["flops_pct"]),
+        "Params vs ind. (%)": change_pct(cost["params_pct"]),
+    })
     return row
 
 
@@ -253,12 +277,30 @@ def baseline_picks(ctx: Context) -> list[tuple[str, float, int | None, str]]:
     return picks
 
 
+def searched_rows(ctx: Context) -> list[dict[str, Any]]:
+    """The searched baselines' retrained models (Learning to Branch per search, AutoMTL) as measured rows.
+
+    Each is one training with the recipe; its cost comes from its own cost file and its Δ from the
+    same relative-performance function as every other row.
+    """
+    from treemtl.evaluation.baselines.searched_results import searched_models
+
+    budgets = [float(b) for b in ctx.config.recommend.budgets]
+    return [
+        costed_row(model.label, model.layout, model.cost, ctx.tasks, ctx.reference, model.trained,
+                   {"Method": model.method, "Budget": model.budget(budgets), "Choice": model.note}, ctx.config)
+        for model in searched_models(ctx.config, ctx.tree)
+    ]
+
+
 def table4(ctx: Context) -> pd.DataFrame:
-    """Ours vs the baselines at the config's budgets (paper Table 4), with the reference rows."""
+    """Ours vs the baselines at the config's budgets (paper Table 4), with the reference rows: the
+    rankings' picks per budget, then the searched baselines' models."""
     rows = ctx.reference_rows(Method=None, Budget=None, Choice=None)
     for method, budget, layout_id, note in baseline_picks(ctx):
         label = "none fits" if layout_id is None else f"#{layout_id}"
         rows.append(ctx.row(label, layout_id, Method=method, Budget=f"{budget:g} models", Choice=note))
+    rows += searched_rows(ctx)
     rows[0]["Method"], rows[0]["Model"] = rows[0]["Model"], None
     for row, ref in zip(rows[1:], ctx.references):
         row["Method"], row["Model"] = ref.name, f"#{ref.layout_id}"
@@ -385,7 +427,8 @@ def cost_accuracy_plot(ctx: Context, correlation: Mapping[str, Any], out: Path) 
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     ax.scatter([change_pct(p["flops_pct"]) for p in points], [p["real"] for p in points], s=14, color="lightgrey", label="oracle layouts")
     by_id = {int(p["id"]): p for p in points}
-    markers = {"Ours": ("*", "tab:red"), "What-to-Share": ("s", "tab:blue"), "Task-Grouping": ("^", "tab:green")}
+    markers = {"Ours": ("*", "tab:red"), "What-to-Share": ("s", "tab:blue"), "Task-Grouping": ("^", "tab:green"),
+               LEARN_TO_BRANCH: ("D", "tab:purple"), AUTOMTL: ("P", "tab:orange")}
     seen: set[str] = set()
     for method, _budget, layout_id, _note in baseline_picks(ctx):
         if layout_id is None or layout_id not in by_id:
@@ -394,6 +437,14 @@ def cost_accuracy_plot(ctx: Context, correlation: Mapping[str, Any], out: Path) 
         p = by_id[layout_id]
         ax.scatter([change_pct(p["flops_pct"])], [p["real"]], marker=marker, s=90, color=color, alpha=0.8,
                    label=None if method in seen else method, edgecolors="black", linewidths=0.5)
+        seen.add(method)
+    for row in searched_rows(ctx):  # measured on their own models (one training each), not oracle layouts
+        method = str(row["Method"])
+        marker, color = markers[method]
+        ax.scatter([row["FLOPs vs ind. (%)"]], [row["Δt"]], marker=marker, s=70, color=color, alpha=0.8,
+                   label=None if method in seen else method, edgecolors="black", linewidths=0.5)
+        ax.annotate(str(row["Budget"]), (row["FLOPs vs ind. (%)"], row["Δt"]), fontsize=6, xytext=(3, 3),
+                    textcoords="offset points")
         seen.add(method)
     for ref in ctx.references:
         if ref.layout_id in by_id:

@@ -2,11 +2,13 @@
 
 Rows: the references (independent = the single-task models, all-shared), every trained pick of
 the recommender within each budget (``recommend/budget<x>.csv``, in rank order, with its final
-model), Learning to Branch's tree (retrained) and AutoMTL's operator-level model (post-trained).
+model), Learning to Branch's tree of each search (retrained; with ``baselines.learn_to_branch.budget:
+recommend`` one search per budget) and AutoMTL's operator-level model (post-trained).
 Columns as in the comparison tables — FLOPs/params change against T independent backbones (heads
 excluded; AutoMTL's from fvcore on its derived model), ``Models`` (backbones' worth of FLOPs, the
-unit of the budgets), the smallest configured budget a searched model fits, every metric, Δ per
-task and Δt — plus the compute each method spent, from the Snakemake benchmark files:
+unit of the budgets), ``Budget`` (a pick's budget; the FLOPs target of a search, or without one the
+smallest configured budget the model fits), every metric, Δ per task and Δt — plus the compute each
+method spent, from the Snakemake benchmark files:
 ``Search s`` (the recommender: every single- and two-task training of its table; a searched
 baseline: its search) and ``Retrain s`` (the model in the row), wall-clock seconds, and ``CPU s``,
 the CPU seconds of both. This is the cost comparison the paper argues from: a recommendation reuses
@@ -71,12 +73,6 @@ def _compute(search: Seconds | None, retrain: Seconds) -> dict[str, Any]:
     }
 
 
-def fitting_budget(models: float, budgets: Sequence[float]) -> str:
-    """The smallest configured budget (backbones' worth of FLOPs) that ``models`` fits."""
-    fits = [b for b in sorted(budgets) if models <= b * (1 + 1e-9)]
-    return f"{fits[0]:g} models" if fits else "over every budget"
-
-
 def _read_csv(path: Path) -> list[dict[str, str]]:
     try:
         with path.open(newline="") as handle:
@@ -99,17 +95,11 @@ class _Rows:
     def row(self, method: str, budget: str | None, label: str, layout: str | None, cost: Mapping[str, float],
             trained: tuple[Mapping[str, Mapping[str, float]], str], compute: Mapping[str, Any],
             score: float | None = None) -> dict[str, Any]:
-        from treemtl.evaluation.report.comparison import change_pct, model_row
+        from treemtl.evaluation.report.comparison import costed_row
 
-        row = model_row(label, None, pd.DataFrame(), self.tasks, self.reference, trained,
-                        {"Method": method, "Budget": budget}, self.config)
-        row.update({
-            "Layout": layout,
-            "Models": float(cost["flops_pct"]) * len(self.tasks) / 100.0,
-            "FLOPs vs ind. (%)": change_pct(cost["flops_pct"]),
-            "Params vs ind. (%)": change_pct(cost["params_pct"]),
-            "Score": score,
-        })
+        row = costed_row(label, layout, cost, self.tasks, self.reference, trained,
+                         {"Method": method, "Budget": budget}, self.config)
+        row.update({"Models": float(cost["flops_pct"]) * len(self.tasks) / 100.0, "Score": score})
         row.update(compute)
         return row
 
@@ -154,32 +144,12 @@ def searched_rows(config: ExperimentConfig, results: str | Path,
 
 
 def _searched(rows: _Rows, budgets: Sequence[float]) -> list[dict[str, Any]]:
-    """The rows of the searched baselines whose retraining has finished."""
-    import json
+    """The rows of the searched baselines whose retraining has finished (Learning to Branch: one per search)."""
+    from treemtl.evaluation.baselines.searched_results import searched_models
 
-    from treemtl.evaluation.baselines.learn_to_branch import SEARCH_FILE
-    from treemtl.training.metrics_file import read_metrics
-
-    tree, found = rows.tree, []
-    if tree.learn_to_branch_metrics.is_file():
-        search = SEARCH_FILE.read(tree.learn_to_branch_search, rows.config)
-        seconds = [benchmark_seconds([path]) for path in tree.learn_to_branch_benchmarks]
-        found.append(rows.row("Learn-to-Branch", fitting_budget(float(search["models"]), budgets), f"#{search['id']}",
-                              search["layout"], search,
-                              (read_metrics(tree.learn_to_branch_metrics, rows.tasks), "learn-to-branch retrain"),
-                              _compute(*seconds)))
-    if tree.automtl_metrics.is_file():
-        try:
-            cost = json.loads(tree.automtl_cost.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise TreeMTLError(f"{tree.automtl_cost}: cannot read the AutoMTL cost ({error}); "
-                               "run treemtl baselines automtl-retrain again") from None
-        seconds = [benchmark_seconds([path]) for path in tree.automtl_benchmarks]
-        found.append(rows.row("AutoMTL", fitting_budget(float(cost["models"]), budgets), "derived model",
-                              "operator-level policy", cost,
-                              (read_metrics(tree.automtl_metrics, rows.tasks), "automtl post-train"),
-                              _compute(*seconds)))
-    return found
+    return [rows.row(model.method, model.budget(budgets), model.label, model.layout, model.cost, model.trained,
+                     _compute(*(benchmark_seconds([path]) for path in model.benchmarks)))
+            for model in searched_models(rows.config, rows.tree)]
 
 
 def cost_delta_plot(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
@@ -200,6 +170,8 @@ def cost_delta_plot(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
                    color=color, edgecolors="black", linewidths=0.5, alpha=0.85, label=label)
     for _, row in frame.iterrows():
         name = row["Model"] if row["Method"] == "Ours" else row["Method"]
+        if row["Method"] == "Learn-to-Branch":
+            name = f"{name} ({row['Budget']})"
         ax.annotate(str(name), (row["FLOPs vs ind. (%)"], row["Δt"]), fontsize=6, xytext=(3, 3),
                     textcoords="offset points")
     handles, labels = ax.get_legend_handles_labels()
