@@ -53,16 +53,17 @@ def layout_latencies(config: ExperimentConfig, targets: Sequence[LatencyTarget],
     """One row per (layout, batch): median, p10 and p90 ms per batch and the median per image."""
     from treemtl.nets.detect import split_backbone
     from treemtl.nets.latency import measure_latency
-    from treemtl.nets.model import TreeMTLModel, build_heads
+    from treemtl.nets.model import build_model
     from treemtl.training.tasks import head_channels, pooled_tasks
 
-    split = split_backbone(dataclasses.replace(config.backbone, weights=None))
+    untrained = dataclasses.replace(config, backbone=dataclasses.replace(config.backbone, weights=None))
+    split = split_backbone(untrained.backbone)
     channels = head_channels(list(config.tasks), num_classes, config)
     pooled = pooled_tasks(list(config.tasks), config)
     size = tuple(config.backbone.input_size)
     rows = []
     for target in targets:
-        model = TreeMTLModel(split.blocks, target.layout, build_heads(config.head, split.out_channels, channels, pooled))
+        model = build_model(untrained, channels, target.layout, pooled, split=split)
         for batch in batches:
             result = measure_latency(model, size, batch, device, warmup, repeats)
             rows.append({"model": target.label, "id": layout_id(target.layout), "layout": target.layout.format(),

@@ -140,16 +140,20 @@ def build_heads(kind: str, in_channels: int, out_channels: Mapping[str, int],
 
 
 def build_model(config: Any, out_channels: Mapping[str, int], layout: Layout,
-                pooled: Collection[str] = ()) -> TreeMTLModel:
+                pooled: Collection[str] = (), split: Any = None) -> TreeMTLModel:
     """The tree model of ``layout`` on the configured backbone and head kind, with one head per
     task of ``out_channels`` (task -> output channels, in layout task order) and pooled heads for
-    the tasks in ``pooled`` (the training side knows the channels and head of each task)."""
+    the tasks in ``pooled`` (the training side knows the channels and head of each task).
+
+    ``split`` (a :class:`~treemtl.nets.detect.BackboneSplit` of the configured backbone) saves
+    splitting it again when many layouts are built on one backbone; its blocks are copied per layout.
+    """
     from treemtl.nets.detect import split_backbone
 
     tasks = list(out_channels)
     if len(tasks) != layout.num_tasks:
         raise TreeMTLError(f"layout {layout.format()} has {layout.num_tasks} tasks, got {len(tasks)}: {', '.join(tasks)}")
-    split = split_backbone(config.backbone)
+    split = split_backbone(config.backbone) if split is None else split
     if split.num_blocks != layout.num_blocks:
         raise TreeMTLError(
             f"layout {layout.format()} has {layout.num_blocks} blocks, backbone {split.name} was split into {split.num_blocks}"
