@@ -26,7 +26,7 @@ bench: install
 	set -e; for f in scripts/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
 
 # Two-task-table strategies x score weightings over unseen scene/seed sets (docs/pair_strategies.md).
-# About 80 minutes per set on 2 CPU cores; SCALE=smoke only proves the pipeline runs.
+# 42 to 65 minutes per set on 2 CPU cores; SCALE=smoke only proves the pipeline runs.
 SETS ?= 1 2 3
 SCALE ?= full
 strategy-benchmark: install

@@ -14,7 +14,7 @@ scored against the *same* oracle trainings. Written to ``--out``:
   layouts and the reliability of their mean (Spearman-Brown), i.e. how high a γ the oracle's own
   noise allows.
 
-Full size is about 80 minutes per set on 2 CPU cores. ``--scale smoke`` shrinks data, iterations
+Full size takes 42 to 65 minutes per set on 2 CPU cores. ``--scale smoke`` shrinks data, iterations
 and the oracle sample to prove the pipeline end to end in minutes; its figures mean nothing.
 
     .venv/bin/python scripts/strategy_benchmark.py --sets 1 2 3 --cores 2
