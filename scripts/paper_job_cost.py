@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from treemtl.core.layout import Layout  # noqa: E402
 from treemtl.training.config import config_from_dict  # noqa: E402
 from treemtl.training.data import build_dataset  # noqa: E402
-from treemtl.training.data.format_samples import write_format_samples  # noqa: E402
+from treemtl.training.data.format_samples import sample_options, write_format_samples  # noqa: E402
 from treemtl.training.trainer import train  # noqa: E402
 
 PAPER_CONFIGS = ("nyuv2_resnet34", "nyuv2_mobilenetv2", "taskonomy_resnet34", "taskonomy_mobilenetv2")
@@ -71,8 +71,7 @@ def experiment_jobs(tasks: list[str], blocks: int) -> list[Job]:
 def reduced_config(path: Path, data_root: Path, iters: int, amp: str) -> dict:
     values = yaml.safe_load(path.read_text())
     values["data"]["root"] = str(data_root)
-    if values["data"]["dataset"] == "taskonomy":
-        values["data"]["options"] = {**values["data"].get("options", {}), "split_file": "splits.json"}
+    values["data"]["options"] = {**values["data"].get("options", {}), **sample_options(values["data"]["dataset"])}
     values["train"].update(iters=iters, eval_every=iters, checkpoint_every=iters, early_stop_patience=0, amp=amp)
     return values
 

@@ -22,7 +22,7 @@ from treemtl.results_tree import ResultsTree
 from treemtl.training.config import config_from_dict
 from treemtl.training.data import build_dataset
 from treemtl.training.data.common import check_item
-from treemtl.training.data.format_samples import write_format_samples
+from treemtl.training.data.format_samples import sample_options, write_format_samples
 from treemtl.training.data.nyuv2 import NYUv2AdaShare
 from treemtl.training.data.taskonomy import Taskonomy
 from treemtl.training.tasks import get_task, out_channels
@@ -48,8 +48,7 @@ def paper_config(name: str, root: Path) -> dict[str, Any]:
     """Paper config ``name`` reading ``root`` (and, for Taskonomy, the samples' ``splits.json``)."""
     config = yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
     config["data"]["root"] = str(root)
-    if config["data"]["dataset"] == "taskonomy":
-        config["data"]["options"]["split_file"] = "splits.json"
+    config["data"]["options"].update(sample_options(config["data"]["dataset"]))
     return config
 
 

@@ -23,6 +23,7 @@ from treemtl.errors import TreeMTLError
 NYUV2_SIZE = (480, 640)  # NYUv2's Kinect frames
 TASKONOMY_SIZE = (512, 512)  # Tiny-Taskonomy's renders
 TASKONOMY_TASKS = ("segment_semantic", "normal", "depth_zbuffer", "keypoints2d", "edge_texture")
+TASKONOMY_SPLIT_FILE = "splits.json"
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def write_taskonomy(root: str | Path, counts: SampleCounts, seed: int = 0) -> Pa
                 values = rng.uniform(0.0, full_scale * 2**16, counts.size).astype(np.uint16)
                 Image.fromarray(values).save(folder / task / f"{stem}{task}.png")
     split = {split: [building] for split, (building, _) in buildings.items()}
-    (root / "splits.json").write_text(json.dumps(split))
+    (root / TASKONOMY_SPLIT_FILE).write_text(json.dumps(split))
     return root
 
 
@@ -109,3 +110,8 @@ def write_format_samples(dataset: str, root: str | Path, train: int, val: int,
         raise TreeMTLError(f"format samples: expected a dataset among {', '.join(WRITERS)}, got {dataset!r}")
     writer, default_size = WRITERS[dataset]
     return writer(root, SampleCounts(train, val, size or default_size), seed)
+
+
+def sample_options(dataset: str) -> dict[str, str]:
+    """The ``data.options`` a config of ``dataset`` needs on top of its own to read the samples."""
+    return {"split_file": TASKONOMY_SPLIT_FILE} if dataset == "taskonomy" else {}
