@@ -16,8 +16,11 @@ scored against the *same* oracle trainings. Written to ``--out``:
 
 Full size takes 42 to 65 minutes per set on 2 CPU cores. ``--scale smoke`` shrinks data, iterations
 and the oracle sample to prove the pipeline end to end in minutes; its figures mean nothing.
+``--evaluate-only`` trains nothing: it scores what earlier runs trained (sets run one by one, or on
+other machines, summarised in one table) and stops at the first missing target.
 
     .venv/bin/python scripts/strategy_benchmark.py --sets 1 2 3 --cores 2
+    .venv/bin/python scripts/strategy_benchmark.py --sets 1 2 3 4 --evaluate-only
     make strategy-benchmark SETS="1 2 3"
 """
 
@@ -110,6 +113,13 @@ def make_run(workdir: Path, set_id: int, strategy: str, scale: str) -> Run:
     configfile.parent.mkdir(parents=True, exist_ok=True)
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
     return Run(set_id, strategy, experiment, configfile, str(target))
+
+
+def require_trained(workdir: Path, run: Run) -> None:
+    """``--evaluate-only``: stop, naming it, when ``run``'s target was never built."""
+    if not (workdir / run.target).is_file():
+        sys.exit(f"--evaluate-only: {run.strategy} on set {run.set_id} is not trained ({workdir / run.target} "
+                 f"is missing); run the benchmark without --evaluate-only for set {run.set_id}")
 
 
 def snakemake(workdir: Path, run: Run, cores: str) -> None:
@@ -214,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=REPO, help="where results/<experiment>/ go (default: the repo)")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "strategy_benchmark")
     parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="train nothing: score the experiments earlier runs trained")
     args = parser.parse_args(argv)
     if any(s < 1 for s in args.sets):
         parser.error("--sets: set 0 is the shipped configs' draw; use sets >= 1")
@@ -226,7 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for set_id in args.sets:
         runs = [make_run(workdir, set_id, strategy, args.scale) for strategy in STRATEGIES]
         for run in runs:
-            snakemake(workdir, run, args.cores)
+            if args.evaluate_only:
+                require_trained(workdir, run)
+            else:
+                snakemake(workdir, run, args.cores)
         real, r, config = oracle_of(workdir, runs[0])
         reliability.append({"set": set_id, "oracle layouts": len(real), "seed-to-seed r": r,
                             # Spearman-Brown; undefined when the seeds do not agree at all

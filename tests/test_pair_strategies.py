@@ -172,3 +172,28 @@ def test_branch_subset_and_single_repeats_shrink_the_dag(tmp_path: Path) -> None
                                            repeat_seeds=[1, 2]))
     assert counts["train_pair"] == 3 * 2 and counts["train_single_repeat"] == 3 * 2
     assert "train_pair_repeat" not in counts
+
+
+# --------------------------------------------------------------------------- the preset
+PRESET = REPO / "config" / "presets" / "cheap_two_task_table.yaml"
+
+
+@pytest.mark.parametrize("config_path", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_preset_layers_over_every_shipped_config(config_path: Path) -> None:
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load(config_path.read_text())
+    update_config(config, yaml.safe_load(PRESET.read_text()))
+    resolved = config_from_dict(config)
+    assert resolved.pairs.branches == (1, 3, 5) and resolved.pairs.repeat_seeds_for == "singles"
+    assert resolved.backbone.blocks == 5 and len(resolved.repeat_seeds) == 3
+
+
+def test_the_preset_trains_three_branch_points_per_pair_and_four_seeds_of_each_single(tmp_path: Path) -> None:
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text((REPO / "config" / "config.yaml").read_text())
+    counts = dry_run(tmp_path, [configfile, PRESET])
+    assert counts["train_single"] == 3 and counts["train_single_repeat"] == 3 * 3
+    assert counts["train_pair"] == comb(3, 2) * 3 and "train_pair_repeat" not in counts
+    (resolved,) = (tmp_path / ResultsTree.of_experiment("synthetic3").resolved_config("x").parent).iterdir()
+    assert yaml.safe_load(resolved.read_text())["estimator"]["weights"] == "equal"

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import comb
 from pathlib import Path
@@ -45,9 +46,12 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def dry_run(workdir: Path, configfile: Path, *args: str) -> dict[str, int]:
-    """Jobs a run would execute now (rule -> count); fails the test on a Snakemake error."""
-    done = snakemake(workdir, "--configfile", str(configfile), "--dry-run", "--quiet", "rules", *args)
+def dry_run(workdir: Path, configfile: Path | Sequence[Path], *args: str) -> dict[str, int]:
+    """Jobs a run would execute now (rule -> count); fails the test on a Snakemake error.
+
+    Several config files are layered in order, as ``snakemake --configfile A B`` layers them."""
+    files = [configfile] if isinstance(configfile, Path) else list(configfile)
+    done = snakemake(workdir, "--configfile", *map(str, files), "--dry-run", "--quiet", "rules", *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return job_counts(done.stdout + done.stderr)
 
