@@ -12,7 +12,12 @@ scored against the *same* oracle trainings. Written to ``--out``:
   regret@k per budget (mean and max over sets);
 * ``oracle_reliability.csv``: per set, the correlation of the two oracle seeds' Δt over the
   layouts and the reliability of their mean (Spearman-Brown), i.e. how high a γ the oracle's own
-  noise allows.
+  noise allows;
+* ``resampled.csv`` (and ``resampled_draws.csv``, one row per draw): every table a cheaper recipe
+  could have drawn from the base's four runs of each model — n of the four seeds of the pairs,
+  the same seeds or all four of the singles, every branch point or 1,3,5 — scored the same way.
+  One trained experiment per strategy is one draw of its seeds; the C(4, n) draws per set show
+  how far a recipe's γ varies with the luck of its seeds.
 
 Full size takes 42 to 65 minutes per set on 2 CPU cores. ``--scale smoke`` shrinks data, iterations
 and the oracle sample to prove the pipeline end to end in minutes; its figures mean nothing.
@@ -54,6 +59,8 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     "short 0.25, 4 seeds": {"pairs": {"strategy": "short", "fraction": 0.25, "repeat_seeds_for": "all"}, "repeats": 3},
     "branches 1,3,5, 4 seeds of singles": {"pairs": {"strategy": "full", "branches": [1, 3, 5],
                                                      "repeat_seeds_for": "singles"}, "repeats": 3},
+    "branches 1,3,5, 2 seeds (preset)": {"pairs": {"strategy": "full", "branches": [1, 3, 5],
+                                                   "repeat_seeds_for": "all"}, "repeats": 1},
 }
 BASE = next(iter(STRATEGIES))
 WEIGHTINGS = ("svde", "equal")
@@ -132,17 +139,18 @@ def snakemake(workdir: Path, run: Run, cores: str) -> None:
         sys.exit(f"snakemake failed for {run.experiment}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
 
+def benchmark_cpu_seconds(path: Path) -> float:
+    """CPU-seconds in one Snakemake benchmark file (0 where the rule could not measure them)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    values = [row.get("cpu_time") or row.get("s") or "0" for row in rows]
+    return sum(float(v) for v in values if v not in ("", "NA", "-"))
+
+
 def training_cpu_seconds(results: Path) -> float:
     """CPU-seconds of every single- and two-task training of the table (benchmarks/{single,pairs,short}/)."""
-    total = 0.0
-    for folder in ("single", "pairs", "short"):
-        for path in (results / "benchmarks" / folder).rglob("*.tsv"):
-            with open(path, newline="") as handle:
-                rows = list(csv.DictReader(handle, delimiter="\t"))
-            for row in rows:
-                value = row.get("cpu_time") or row.get("s") or "0"
-                total += float(value) if value not in ("", "NA", "-") else 0.0
-    return total
+    return sum(benchmark_cpu_seconds(path) for folder in ("single", "pairs", "short")
+               for path in (results / "benchmarks" / folder).rglob("*.tsv"))
 
 
 def oracle_of(workdir: Path, run: Run) -> tuple[dict[int, float], float | None, Any]:
@@ -163,37 +171,125 @@ def oracle_of(workdir: Path, run: Run) -> tuple[dict[int, float], float | None, 
     return real_deltas(per_seed), r, config
 
 
-def evaluate(workdir: Path, run: Run, base: Run, real: Mapping[int, float], config: Any, top_k: int) -> list[dict[str, Any]]:
-    """One row per weighting: γ and regret of ``run``'s table against the base set's oracle."""
+@dataclass(frozen=True)
+class Scoring:
+    """What every table of one set is scored against: the base's oracle, its design space and budgets."""
+
+    tasks: tuple[str, ...]
+    blocks: int
+    space: Any
+    real: Mapping[int, float]
+    masks: Mapping[float, np.ndarray]
+    seed: int
+    top_k: int
+
+
+def scoring_of(workdir: Path, base: Run, real: Mapping[int, float], config: Any, top_k: int) -> Scoring:
     from treemtl.core.cost import BlockProfile, layout_costs, parse_budget
-    from treemtl.core.estimator import estimate_tasks, load_two_task_table
     from treemtl.core.layout import layout_space
-    from treemtl.core.weighting import parse_weighting
-    from treemtl.evaluation.weighting_comparison import compare_weightings
     from treemtl.results_tree import ResultsTree
 
-    tree = ResultsTree(workdir / ResultsTree.of_experiment(run.experiment).root)
     base_tree = ResultsTree(workdir / ResultsTree.of_experiment(base.experiment).root)
-    tasks, blocks = config.tasks, config.backbone.blocks
-    table = load_two_task_table(tree.two_task_table, tasks, blocks)
+    tasks, blocks = tuple(config.tasks), config.backbone.blocks
     space = layout_space(len(tasks), blocks)
-    estimates = estimate_tasks(table, space)
     profile = BlockProfile.for_blocks(str(base_tree.blocks_json), blocks)
     costs = layout_costs(space.copies(), profile, len(tasks))
     masks = {float(b): parse_budget(f"{b}models").mask(costs) for b in config.recommend.budgets}
-    compared = compare_weightings(table, estimates, real, masks, [parse_weighting(w) for w in WEIGHTINGS],
-                                  resamples=0, seed=config.seed, top_k=top_k)
-    cpu = training_cpu_seconds(tree.root)
-    rows = []
+    return Scoring(tasks, blocks, space, real, masks, config.seed, top_k)
+
+
+def score(table: Any, scoring: Scoring) -> dict[str, dict[str, float]]:
+    """Per weighting: Pearson / Spearman / Kendall γ and regret@1 / @k per budget of ``table``'s ranking."""
+    from treemtl.core.estimator import estimate_tasks
+    from treemtl.core.weighting import parse_weighting
+    from treemtl.evaluation.weighting_comparison import compare_weightings
+
+    estimates = estimate_tasks(table, scoring.space)
+    compared = compare_weightings(table, estimates, scoring.real, scoring.masks,
+                                  [parse_weighting(w) for w in WEIGHTINGS], resamples=0, seed=scoring.seed,
+                                  top_k=scoring.top_k)
+    out = {}
     for name, result in compared.items():
-        row: dict[str, Any] = {"set": run.set_id, "strategy": run.strategy, "weighting": name, "cpu_s": cpu}
-        for method, entry in result["correlation"].items():
-            row[method] = entry["value"]
+        row = {method: entry["value"] for method, entry in result["correlation"].items()}
         for item in result["regret"]:
             row[f"regret@1 {item['budget']:g}"] = item["regret_top1"]
-            row[f"regret@{top_k} {item['budget']:g}"] = item["regret_topk"]
-        rows.append(row)
+            row[f"regret@{scoring.top_k} {item['budget']:g}"] = item["regret_topk"]
+        out[name] = row
+    return out
+
+
+def evaluate(workdir: Path, run: Run, scoring: Scoring) -> list[dict[str, Any]]:
+    """One row per weighting: γ and regret of ``run``'s table against its set's oracle."""
+    from treemtl.core.estimator import load_two_task_table
+    from treemtl.results_tree import ResultsTree
+
+    tree = ResultsTree(workdir / ResultsTree.of_experiment(run.experiment).root)
+    table = load_two_task_table(tree.two_task_table, scoring.tasks, scoring.blocks)
+    cpu = training_cpu_seconds(tree.root)
+    return [{"set": run.set_id, "strategy": run.strategy, "weighting": name, "cpu_s": cpu, **row}
+            for name, row in score(table, scoring).items()]
+
+
+#: The seed draws of the resampling: how many of the base's four runs of each pair and of each
+#: single a table uses ("all" singles = four, whatever the pairs use), and its branch points.
+RESAMPLED = [(pairs, singles, branches) for branches in (None, (1, 3, 5))
+             for pairs in (1, 2, 3, 4) for singles in ("same", "all")
+             if not (pairs == 4 and singles == "all")]
+
+
+def resample(workdir: Path, base: Run, config: Any, scoring: Scoring) -> list[dict[str, Any]]:
+    """Every table a cheaper recipe could have drawn from the base's four seeds, scored.
+
+    One trained experiment per strategy is one draw of its seeds; the base holds four runs of every
+    single and pair, so each subset of them is a table that recipe could have measured (C(4, n)
+    draws of n seeds). CPU-seconds are those of the runs the draw uses (the base's benchmark files).
+    """
+    from itertools import combinations
+
+    from treemtl.core.estimator import from_tidy_frame
+    from treemtl.evaluation.two_task_table import table_from_runs
+    from treemtl.results_tree import ResultsTree, pair_name
+
+    tree = ResultsTree(workdir / ResultsTree.of_experiment(base.experiment).root)
+    runs: list[int | None] = [None, *config.repeat_seeds]
+
+    def cpu(single_runs: Sequence[int | None], pair_runs: Sequence[int | None], points: Sequence[int]) -> float:
+        names = [f"single/{t}" + (f"/seed{r}" if r is not None else "") for t in scoring.tasks for r in single_runs]
+        names += [f"pairs/{pair_name(a, b)}/branch{k}" + (f"/seed{r}" if r is not None else "")
+                  for a, b in combinations(scoring.tasks, 2) for k in points for r in pair_runs]
+        return sum(benchmark_cpu_seconds(tree.benchmark(name)) for name in names)
+
+    rows = []
+    for pairs, singles, branches in RESAMPLED:
+        points = list(branches or range(1, scoring.blocks + 1))
+        for draw in combinations(runs, pairs):
+            single_runs = runs if singles == "all" else list(draw)
+            frame = table_from_runs(tree.root, scoring.tasks, scoring.blocks, single_runs, list(draw), config,
+                                    branches)
+            table = from_tidy_frame(frame, f"{base.experiment} seeds {draw}", scoring.tasks)
+            recipe = {"set": base.set_id, "pair seeds": pairs, "single seeds": len(single_runs),
+                      "branches": ",".join(map(str, points)), "draw": " ".join(str(r or "main") for r in draw),
+                      "cpu_s": cpu(single_runs, draw, points)}
+            rows += [{**recipe, "weighting": name, **row} for name, row in score(table, scoring).items()]
     return rows
+
+
+def summarise_resampling(rows: pd.DataFrame, base_cpu: float) -> pd.DataFrame:
+    """Per recipe and weighting: γ over every draw of every set (mean, 10th percentile, min), the
+    share of draws at γ >= 0.7, the worst regret@k per budget, and compute in % of the base."""
+    keys = ["pair seeds", "single seeds", "branches", "weighting"]
+    out = []
+    for key, group in rows.groupby(keys, sort=False):
+        pearson = group["pearson"].astype(float)
+        entry: dict[str, Any] = dict(zip(keys, key))
+        entry.update({"draws": len(group), "% of base": 100.0 * group["cpu_s"].mean() / base_cpu,
+                      "pearson mean": pearson.mean(), "pearson p10": pearson.quantile(0.1),
+                      "pearson min": pearson.min(), "share >= 0.7": float((pearson >= 0.7).mean()),
+                      "spearman mean": group["spearman"].astype(float).mean()})
+        for column in [c for c in rows.columns if c.startswith("regret@") and not c.startswith("regret@1 ")]:
+            entry[f"{column} max"] = group[column].astype(float).max()
+        out.append(entry)
+    return pd.DataFrame(out).sort_values(["weighting", "% of base"], kind="stable")
 
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
@@ -234,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     workdir = args.workdir.resolve()
     rows: list[dict[str, Any]] = []
+    resampled: list[dict[str, Any]] = []
     reliability = []
     for set_id in args.sets:
         runs = [make_run(workdir, set_id, strategy, args.scale) for strategy in STRATEGIES]
@@ -246,19 +343,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         reliability.append({"set": set_id, "oracle layouts": len(real), "seed-to-seed r": r,
                             # Spearman-Brown; undefined when the seeds do not agree at all
                             "reliability of the 2-seed mean": None if r is None or r <= 0 else 2 * r / (1 + r)})
+        scoring = scoring_of(workdir, runs[0], real, config, args.top_k)
         for run in runs:
-            rows += evaluate(workdir, run, runs[0], real, config, args.top_k)
+            rows += evaluate(workdir, run, scoring)
+        resampled += resample(workdir, runs[0], config, scoring)
     frame = pd.DataFrame(rows)
     summary = summarise(frame)
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "per_set.csv", index=False)
     summary.to_csv(args.out / "strategies.csv", index=False)
     pd.DataFrame(reliability).to_csv(args.out / "oracle_reliability.csv", index=False)
+    resampled_frame = pd.DataFrame(resampled)
+    resampled_frame.to_csv(args.out / "resampled_draws.csv", index=False)
+    base_cpu = frame[frame["strategy"] == BASE].groupby("set")["cpu_s"].first().mean()
+    resampling = summarise_resampling(resampled_frame, base_cpu)
+    resampling.to_csv(args.out / "resampled.csv", index=False)
     note = "smoke-test size: the figures below only prove the pipeline runs" if args.scale == "smoke" else "full size"
     text = (f"# Two-task table strategies x weightings ({note}; sets {', '.join(map(str, args.sets))})\n\n"
             + to_markdown(summary, {c: "{:.3f}" for c in summary.columns if summary[c].dtype.kind == "f"})
             + "\n\n## Oracle seed-to-seed reliability\n\n"
-            + to_markdown(pd.DataFrame(reliability), {"seed-to-seed r": "{:.3f}", "reliability of the 2-seed mean": "{:.3f}"}))
+            + to_markdown(pd.DataFrame(reliability), {"seed-to-seed r": "{:.3f}", "reliability of the 2-seed mean": "{:.3f}"})
+            + "\n\n## Every seed draw of the base's runs (full tables and branch points 1,3,5)\n\n"
+            + to_markdown(resampling, {c: "{:.3f}" for c in resampling.columns if resampling[c].dtype.kind == "f"}))
     write_text_atomic(args.out / "strategies.md", text + "\n")
     print(text)
     return 0

@@ -120,6 +120,26 @@ def test_table_from_a_branch_subset_and_single_only_repeats(tmp_path: Path) -> N
         build_two_task_table(tmp_path, TASKS, 4, [7])
 
 
+def test_a_table_from_chosen_runs_uses_only_those_runs(tmp_path: Path) -> None:
+    """One repeat seed alone is a table of its own (what one seed would have measured)."""
+    from treemtl.evaluation.two_task_table import table_from_runs
+
+    tree = ResultsTree(tmp_path)
+    pair = pair_name(*TASKS)
+    for run, gain in ((None, 0.0), (7, 0.0)):
+        for task in TASKS:
+            _write(tree.single_metrics(task, run), _metrics({task: gain}))
+    for run, gain in ((None, 4.0), (7, 8.0)):
+        _write(tree.pair_metrics(pair, 1, run), _metrics({"segment_semantic": gain, "depth_zbuffer": -gain}))
+    alone = table_from_runs(tmp_path, TASKS, 1, [7], [7])
+    np.testing.assert_allclose(alone["delta_a"], [0.0, 8.0], atol=1e-9)
+    both = table_from_runs(tmp_path, TASKS, 1, [None, 7], [None, 7])
+    assert both.equals(build_two_task_table(tmp_path, TASKS, 1, [7]))
+    np.testing.assert_allclose(both["delta_a"], [0.0, 6.0], atol=1e-9)
+    with pytest.raises(TreeMTLError, match="at least one run of each model"):
+        table_from_runs(tmp_path, TASKS, 1, [7], [])
+
+
 def test_two_task_table_cli_checks_the_files_of_the_subset(tmp_path: Path) -> None:
     from treemtl.cli import main
 
@@ -185,15 +205,15 @@ def test_the_preset_layers_over_every_shipped_config(config_path: Path) -> None:
     config = yaml.safe_load(config_path.read_text())
     update_config(config, yaml.safe_load(PRESET.read_text()))
     resolved = config_from_dict(config)
-    assert resolved.pairs.branches == (1, 3, 5) and resolved.pairs.repeat_seeds_for == "singles"
-    assert resolved.backbone.blocks == 5 and len(resolved.repeat_seeds) == 3
+    assert resolved.pairs.branches == (1, 3, 5) and resolved.pairs.repeat_seeds_for == "all"
+    assert resolved.backbone.blocks == 5 and len(resolved.repeat_seeds) == 1 and resolved.estimator.weights == "equal"
 
 
-def test_the_preset_trains_three_branch_points_per_pair_and_four_seeds_of_each_single(tmp_path: Path) -> None:
+def test_the_preset_trains_three_branch_points_per_pair_and_two_seeds_of_every_model(tmp_path: Path) -> None:
     configfile = tmp_path / "config.yaml"
     configfile.write_text((REPO / "config" / "config.yaml").read_text())
     counts = dry_run(tmp_path, [configfile, PRESET])
-    assert counts["train_single"] == 3 and counts["train_single_repeat"] == 3 * 3
-    assert counts["train_pair"] == comb(3, 2) * 3 and "train_pair_repeat" not in counts
+    assert counts["train_single"] == 3 == counts["train_single_repeat"]
+    assert counts["train_pair"] == comb(3, 2) * 3 == counts["train_pair_repeat"]
     (resolved,) = (tmp_path / ResultsTree.of_experiment("synthetic3").resolved_config("x").parent).iterdir()
     assert yaml.safe_load(resolved.read_text())["estimator"]["weights"] == "equal"

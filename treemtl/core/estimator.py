@@ -113,7 +113,7 @@ def load_two_task_table(
     frame.columns = [str(c).strip() for c in frame.columns]
     _check_duplicate_columns(list(frame.columns), source)
     if set(TIDY_COLUMNS) <= set(frame.columns):
-        table = _from_tidy(frame, source, task_names)
+        table = from_tidy_frame(frame, source, task_names)
     elif any(_WIDE_COLUMN.match(c) for c in frame.columns):
         table = _from_wide(frame, source, task_names)
     else:
@@ -209,7 +209,8 @@ def _from_wide(frame: pd.DataFrame, source: str, task_names: Sequence[str] | Non
     return table if task_names is None else table.renamed(task_names)
 
 
-def _from_tidy(frame: pd.DataFrame, source: str, task_names: Sequence[str] | None) -> TwoTaskTable:
+def from_tidy_frame(frame: pd.DataFrame, source: str, task_names: Sequence[str] | None) -> TwoTaskTable:
+    """A tidy table (columns :data:`TIDY_COLUMNS`) already in memory, validated as a file's would be."""
     unknown = [c for c in frame.columns if c not in TIDY_COLUMNS]
     if unknown:
         raise TreeMTLError(f"{source}: unknown column {unknown[0]!r}; a tidy table has exactly {','.join(TIDY_COLUMNS)}")

@@ -58,16 +58,31 @@ def build_two_task_table(
     ``branches`` (default 1..B) are the trained branch points of every pair; Δ at the others is
     interpolated linearly between them (branch 0 = 0).
     """
+    runs: list[int | None] = [None, *repeat_seeds]
+    return table_from_runs(results, tasks, num_blocks, runs, runs if repeat_pairs else [None], config, branches)
+
+
+def table_from_runs(
+    results: str | Path, tasks: Sequence[str], num_blocks: int, single_runs: Sequence[int | None],
+    pair_runs: Sequence[int | None], config: ExperimentConfig | None = None, branches: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """The table from the chosen runs of each model (``None`` = the main run, else a repeat seed).
+
+    :func:`build_two_task_table` chooses what the workflow trained; choosing subsets of the runs
+    of one fully trained experiment shows what a table with fewer seeds would have ranked.
+    """
     if len(tasks) < 2:
         raise TreeMTLError(f"a two-task table needs at least two tasks, got {list(tasks)}")
     if num_blocks < 1:
         raise TreeMTLError(f"--blocks must be >= 1, got {num_blocks}")
+    if not single_runs or not pair_runs:
+        raise TreeMTLError(f"a two-task table needs at least one run of each model, got singles {list(single_runs)}, "
+                           f"pairs {list(pair_runs)}")
     directions = {task: get_task(task, config).directions for task in tasks}
-    runs: list[int | None] = [None, *repeat_seeds]
-    pair_runs = runs if repeat_pairs else [None]
     points = check_branches(range(1, num_blocks + 1) if branches is None else branches, num_blocks, "--branches")
     tree = ResultsTree(Path(results))
-    singles = {task: read_mean_metrics([tree.single_metrics(task, r) for r in runs], [task])[task] for task in tasks}
+    singles = {task: read_mean_metrics([tree.single_metrics(task, r) for r in single_runs], [task])[task]
+               for task in tasks}
     rows: list[tuple[str, str, int, float, float]] = []
     for task_a, task_b in combinations(tasks, 2):
         pair = pair_name(task_a, task_b)
