@@ -16,10 +16,8 @@ from treemtl.core.recommend import (
     load_performance_table,
     pareto_front,
     performance_table,
-    rank,
     read_layouts,
     top_k,
-    within_budget,
     write_performance_table,
 )
 from treemtl.errors import TreeMTLError
@@ -64,9 +62,10 @@ def test_columns_and_ranking(taskonomy: TwoTaskTable) -> None:
     assert list(frame.columns) == ["id", "layout", *[f"est_task{i}" for i in range(5)], "score",
                                    "flops", "params", "flops_pct", "params_pct"]
     assert len(frame) == 7556 and frame["id"].tolist() == list(range(7556))
-    ranked = rank(frame)
-    assert np.all(np.diff(ranked["score"].to_numpy()) <= 0)
-    assert top_k(frame, 7)["id"].tolist() == ranked["id"].head(7).tolist()
+    order = np.lexsort((frame["id"].to_numpy(), -frame["score"].to_numpy()))  # a full sort: score, then id
+    best = top_k(frame, 7)
+    assert np.all(np.diff(best["score"].to_numpy()) <= 0)
+    assert best["id"].tolist() == frame["id"].to_numpy()[order][:7].tolist()
 
 
 def test_ties_sorted_by_id() -> None:
@@ -77,7 +76,7 @@ def test_ties_sorted_by_id() -> None:
 
 def test_budget_filter_and_pareto(taskonomy: TwoTaskTable) -> None:
     frame = performance_table(taskonomy)
-    fits = within_budget(frame, parse_budget("2"))
+    fits = top_k(frame, len(frame), parse_budget("2"))
     assert (fits["flops"] <= 10).all() and len(fits) == (frame["flops"] <= 10).sum()
     front = pareto_front(frame)
     flops = front["flops"].to_numpy()

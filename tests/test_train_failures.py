@@ -195,6 +195,18 @@ def test_foreign_model_files_are_rejected(model_file: Path, tmp_path: Path) -> N
         load_trained(model_file)
 
 
+def test_a_bad_stored_layout_names_the_file_for_evaluation_and_warm_start(model_file: Path, tmp_path: Path) -> None:
+    from treemtl.training.warm_start import warm_started
+
+    payload = torch.load(model_file, weights_only=True)
+    payload["layout"] = "not a layout"
+    damaged = tmp_path / "damaged.pt"
+    torch.save(payload, damaged)
+    for read in (lambda: load_trained(damaged), lambda: warm_started(lambda n: None, damaged, payload["tasks"])):
+        with pytest.raises(TreeMTLError, match=r"damaged.pt: stored layout: .*rerun snakemake"):
+            read()
+
+
 def test_cli_evaluate_reports_a_truncated_model_in_one_line(
     model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

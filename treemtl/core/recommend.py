@@ -113,23 +113,6 @@ def costs_of(frame: pd.DataFrame) -> LayoutCosts:
                        frame.attrs["num_tasks"])
 
 
-def within_budget(frame: pd.DataFrame, budget: Budget | None) -> pd.DataFrame:
-    """Rows whose cost fits the budget (all rows when ``budget`` is None)."""
-    if budget is None:
-        return frame
-    result = frame[budget.mask(costs_of(frame))]
-    result.attrs.update(frame.attrs)
-    return result
-
-
-def rank(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sort by score descending, ties by id ascending."""
-    order = np.lexsort((frame["id"].to_numpy(), -frame["score"].to_numpy()))
-    result = frame.iloc[order]
-    result.attrs.update(frame.attrs)
-    return result
-
-
 def top_k(frame: pd.DataFrame, k: int, budget: Budget | None = None) -> pd.DataFrame:
     """The k best layouts within the budget, best first.
 

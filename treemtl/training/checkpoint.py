@@ -17,13 +17,16 @@ import random
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from treemtl.atomic import save_torch_atomic
 from treemtl.errors import TreeMTLError
+
+if TYPE_CHECKING:
+    from treemtl.core.layout import Layout
 
 MODEL_FORMAT = "treemtl-model"
 RESUME_FORMAT = "treemtl-resume"
@@ -122,6 +125,16 @@ def load_model_file(path: str | Path) -> dict[str, Any]:
     if problem is not None:
         raise TreeMTLError(f"{path}: {problem}; {REGENERATE_MODEL}")
     return payload
+
+
+def stored_layout(payload: Mapping[str, Any], path: str | Path) -> Layout:
+    """The layout a model file of ``path`` was trained with (a bad one names the file)."""
+    from treemtl.core.layout import Layout
+
+    try:
+        return Layout.parse(payload["layout"])
+    except TreeMTLError as error:
+        raise TreeMTLError(f"{path}: stored layout: {error}; {REGENERATE_MODEL}") from None
 
 
 def _model_file_problem(payload: Mapping[str, Any]) -> str | None:

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from treemtl.atomic import write_json_atomic
-from treemtl.training.checkpoint import REGENERATE_MODEL, load_model_file, save_model
+from treemtl.training.checkpoint import REGENERATE_MODEL, load_model_file, save_model, stored_layout
 from treemtl.training.config import ExperimentConfig, TrainConfig, config_from_dict
 from treemtl.training.devices import autocast_context, available_cpus, peak_gpu_memory_mib, resolve_device, to_device
 from treemtl.errors import TreeMTLError
@@ -423,16 +423,12 @@ def load_trained(checkpoint_path: str | Path, device: str = "cpu") -> TrainedMod
     The file is validated as it is read: a truncated, foreign or inconsistent ``model.pt`` is a
     :class:`TreeMTLError` naming it and saying how to regenerate it.
     """
-    from treemtl.core.layout import Layout
     from treemtl.nets.model import build_model
 
     payload = load_model_file(checkpoint_path)
     config = config_from_dict(payload["config"], source=f"{checkpoint_path} (stored config)")
     tasks = tuple(payload["tasks"])
-    try:
-        layout = Layout.parse(payload["layout"])
-    except TreeMTLError as error:
-        raise TreeMTLError(f"{checkpoint_path}: stored layout: {error}; {REGENERATE_MODEL}") from error
+    layout = stored_layout(payload, checkpoint_path)
     num_classes = int(payload["num_classes"])
     model = build_model(config, head_channels(tasks, num_classes, config), layout, pooled_tasks(tasks, config))
     try:

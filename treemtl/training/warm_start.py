@@ -14,10 +14,9 @@ from pathlib import Path
 
 from torch import nn
 
-from treemtl.core.layout import Layout
 from treemtl.errors import TreeMTLError
 from treemtl.nets.model import TreeMTLModel
-from treemtl.training.checkpoint import REGENERATE_MODEL, load_model_file
+from treemtl.training.checkpoint import load_model_file, stored_layout
 
 ModelFactory = Callable[[int], nn.Module]
 
@@ -28,10 +27,7 @@ def warm_started(make_model: ModelFactory, init: str | Path, tasks: Sequence[str
     if tuple(payload["tasks"]) != tuple(tasks):
         raise TreeMTLError(f"--init {init}: a model of tasks {','.join(payload['tasks'])}, "
                            f"expected one of {','.join(tasks)}")
-    try:
-        source_layout = Layout.parse(payload["layout"])
-    except TreeMTLError as error:
-        raise TreeMTLError(f"{init}: stored layout: {error}; {REGENERATE_MODEL}") from None
+    source_layout = stored_layout(payload, init)
 
     def make(num_classes: int) -> nn.Module:
         if int(payload["num_classes"]) != num_classes:
