@@ -232,6 +232,10 @@ OTHER_CASES: dict[str, Callable[[Fixtures], list[str]]] = {
                                        "--layout", "id:3", "--out", str(f.root / "factory"), "--threads", "1",
                                        "--device", "cpu"],
     "detect-input-channels": lambda f: ["detect", "--input-size", "5,64,64"],
+    "train-threads-zero": lambda f: ["train", "--config", str(f.config), "--tasks", TRAIN_TASKS, "--layout", "id:3",
+                                     "--out", str(f.root / "threads"), "--threads", "0", "--device", "cpu"],
+    "evaluate-threads-zero": lambda f: ["evaluate", "--checkpoint", str(f.checkpoint), "--out", str(f.root / "t.json"),
+                                        "--device", "cpu", "--threads", "0"],
 }
 #: What the one line must mention, per case.
 MENTIONS = {
@@ -243,6 +247,8 @@ MENTIONS = {
     "evaluate-config-garbage": "garbage.yaml",
     "detect-factory-raises": "weights server unreachable", "train-factory-raises": "weights server unreachable",
     "detect-input-channels": "5, 64, 64",
+    "train-threads-zero": "--threads: expected a positive integer, got 0",
+    "evaluate-threads-zero": "--threads: expected a positive integer, got 0",
 }
 
 
@@ -261,7 +267,7 @@ def test_user_error_is_one_line(
 
 def test_case_count() -> None:
     """The list the report counts: 7 writers x 5 failures plus the other user errors."""
-    assert len(OUTPUT_CASES) == 35 and len(OTHER_CASES) == 16
+    assert len(OUTPUT_CASES) == 35 and len(OTHER_CASES) == 18
 
 
 def test_detect_failure_in_a_real_process_prints_one_line(tmp_path: Path) -> None:

@@ -92,15 +92,11 @@ def _held_out_images(config: ExperimentConfig, count: int) -> Any:
 def run_what_to_share(args: argparse.Namespace) -> int:
     from treemtl.evaluation.baselines.what_to_share import affinity_from_features, best_within_budget, dissimilarity_costs, extract_block_features
     from treemtl.core.layout import enumerate_layouts
+    from treemtl.training.devices import use_threads
     from treemtl.training.trainer import load_trained
 
-    import torch
-
     config = load_config(args.config)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise TreeMTLError(f"--threads: expected a positive integer, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     count = args.images if args.images is not None else int(config.baselines.what_to_share.get("images", 64))
     if count < 3:
         raise TreeMTLError(f"What-to-Share: expected at least 3 images, got {count}")

@@ -26,14 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    import torch
-
     from treemtl.training.data import build_dataset
-    from treemtl.training.devices import resolve_device
+    from treemtl.training.devices import resolve_device, use_threads
     from treemtl.training.trainer import evaluate, load_trained
 
-    if args.threads is not None:
-        torch.set_num_threads(max(1, args.threads))
+    use_threads(args.threads)
     device = resolve_device(args.device)
     trained = load_trained(args.checkpoint, device=str(device))
     config = trained.config

@@ -32,19 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_latency(args: argparse.Namespace) -> int:
-    import torch
-
     from treemtl.evaluation.latency import latency_targets, layout_latencies
     from treemtl.evaluation.report.tables import to_markdown, write_csv
     from treemtl.training.config import load_config
-    from treemtl.training.devices import resolve_device
+    from treemtl.training.devices import resolve_device, use_threads
 
     config = load_config(args.config)
     batches = comma_ints(args.batch_sizes, "--batch-sizes", minimum=1)
     if not batches:
         raise TreeMTLError(f"--batch-sizes: expected positive integers, got {args.batch_sizes!r}")
-    if args.threads is not None:
-        torch.set_num_threads(max(1, args.threads))
+    use_threads(args.threads)
     num_classes = args.num_classes
     if num_classes is None:
         from treemtl.training.data import build_dataset

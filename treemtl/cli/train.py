@@ -71,8 +71,6 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     tasks = parse_tasks(args.tasks, config)
     layout = resolve_layout(args.layout, len(tasks), config.backbone.blocks)
-    if args.threads is not None and args.threads < 1:
-        raise TreeMTLError(f"--threads: expected a positive integer, got {args.threads}")
     result = train(config, tasks, layout, args.out, seed=args.seed, iters=args.iters, device=args.device,
                    threads=args.threads, reference=read_reference(args.reference), init=args.init)
     summary = result.summary

@@ -33,6 +33,19 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
+def use_threads(threads: int | None) -> int:
+    """Set torch's CPU threads: ``threads``, or every CPU this process may run on when None.
+
+    A job's thread count is what the scheduler granted it (``--threads {threads}`` in the rules),
+    so jobs that run side by side do not oversubscribe the cores.
+    """
+    if threads is not None and threads < 1:
+        raise TreeMTLError(f"--threads: expected a positive integer, got {threads}")
+    count = threads if threads is not None else available_cpus()
+    torch.set_num_threads(count)
+    return count
+
+
 def autocast_context(device: torch.device, amp: str) -> AbstractContextManager[Any]:
     """bf16 autocast on CUDA when ``amp`` is ``auto``.
 

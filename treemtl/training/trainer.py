@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader, Dataset
 from treemtl.atomic import write_json_atomic
 from treemtl.training.checkpoint import REGENERATE_MODEL, load_model_file, save_model, stored_layout
 from treemtl.training.config import ExperimentConfig, TrainConfig, config_from_dict
-from treemtl.training.devices import autocast_context, available_cpus, peak_gpu_memory_mib, resolve_device, to_device
+from treemtl.training.devices import autocast_context, peak_gpu_memory_mib, resolve_device, to_device, use_threads
 from treemtl.errors import TreeMTLError
 from treemtl.core.relative_performance import overall_relative_performance
 from treemtl.training.metrics_file import Metrics
@@ -186,7 +186,7 @@ def _run_spec(config: ExperimentConfig, tasks: Sequence[str], layout: Layout | s
 def set_up(run: RunSpec, device: str, threads: int | None, train_set: Dataset[Any] | None,
            val_set: Dataset[Any] | None) -> Setup:
     """CPU threads, the device, both data splits (built from the config unless given) and the loss."""
-    torch.set_num_threads(max(1, threads if threads is not None else available_cpus()))
+    use_threads(threads)
     dev = resolve_device(device)
     if train_set is None or val_set is None:
         from treemtl.training.data import build_dataset

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from treemtl.errors import TreeMTLError
 from treemtl.training.config import ExperimentConfig
-from treemtl.training.devices import available_cpus, resolve_device, to_device
+from treemtl.training.devices import resolve_device, to_device, use_threads
 from treemtl.training.sampling import EpochBatchSampler
 from treemtl.training.tasks import head_channels, pooled_tasks
 from treemtl.training.trainer import Objective
@@ -41,9 +41,7 @@ class SearchSession:
     @classmethod
     def open(cls, config: ExperimentConfig, device: str = "auto", threads: int | None = None,
              train_set: Dataset[Any] | None = None) -> SearchSession:
-        if threads is not None and threads < 1:
-            raise TreeMTLError(f"--threads: expected a positive integer, got {threads}")
-        torch.set_num_threads(max(1, threads if threads is not None else available_cpus()))
+        use_threads(threads)
         tasks = tuple(config.tasks)
         if train_set is None:
             from treemtl.training.data import build_dataset
