@@ -27,7 +27,7 @@ bench: install
 
 # Two-task-table strategies x score weightings over unseen scene/seed sets (docs/pair_strategies.md).
 # 42 to 65 minutes per set on 2 CPU cores; SCALE=smoke only proves the pipeline runs.
-SETS ?= 1 2 3
+SETS ?= 1 2 3 4
 SCALE ?= full
 strategy-benchmark: install
 	$(BIN)/python scripts/strategy_benchmark.py --sets $(SETS) --scale $(SCALE) --cores $(CORES)

@@ -24,9 +24,9 @@ and the oracle sample to prove the pipeline end to end in minutes; its figures m
 ``--evaluate-only`` trains nothing: it scores what earlier runs trained (sets run one by one, or on
 other machines, summarised in one table) and stops at the first missing target.
 
-    .venv/bin/python scripts/strategy_benchmark.py --sets 1 2 3 --cores 2
+    .venv/bin/python scripts/strategy_benchmark.py --sets 1 2 3 4 --cores 2
     .venv/bin/python scripts/strategy_benchmark.py --sets 1 2 3 4 --evaluate-only
-    make strategy-benchmark SETS="1 2 3"
+    make strategy-benchmark SETS="1 2 3 4"
 """
 
 from __future__ import annotations
@@ -313,7 +313,7 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", type=int, nargs="+", default=[1, 2, 3], help="scene/seed sets (>= 1; default 1 2 3)")
+    parser.add_argument("--sets", type=int, nargs="+", default=[1, 2, 3, 4], help="scene/seed sets (>= 1; default 1 2 3 4)")
     parser.add_argument("--scale", choices=("full", "smoke"), default="full",
                         help="full = config/bench_synthetic3.yaml's recipe; smoke = tiny data and iterations")
     parser.add_argument("--cores", default="all", help="snakemake --cores (default all)")
