@@ -268,7 +268,7 @@ def resample(workdir: Path, base: Run, config: Any, scoring: Scoring) -> list[di
                                     branches)
             table = from_tidy_frame(frame, f"{base.experiment} seeds {draw}", scoring.tasks)
             recipe = {"set": base.set_id, "pair seeds": pairs, "single seeds": len(single_runs),
-                      "branches": ",".join(map(str, points)), "draw": " ".join(str(r or "main") for r in draw),
+                      "branches": ",".join(map(str, points)), "draw": " ".join("main" if r is None else str(r) for r in draw),
                       "cpu_s": cpu(single_runs, draw, points)}
             rows += [{**recipe, "weighting": name, **row} for name, row in score(table, scoring).items()]
     return rows

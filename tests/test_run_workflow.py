@@ -31,6 +31,7 @@ def test_layered_config_files_reach_snakemake_in_order_and_the_last_experiment_w
     start = command.index("--configfile") + 1
     assert command[start:start + 3] == files
     assert experiment_of(files[:2]) == "synthetic3"  # the preset sets no experiment
+    assert experiment_of(files[1:2]) == "synthetic3"  # the Snakefile's config/config.yaml is the first layer
     assert experiment_of(files) == "cheap_synthetic3"
 
 

@@ -25,6 +25,7 @@ import yaml
 from treemtl.results_tree import ResultsTree
 
 REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO / "config" / "config.yaml"  # the Snakefile's configfile, under every other
 
 
 def snakemake_env() -> dict[str, str]:
@@ -48,13 +49,14 @@ def snakemake_command(configfiles: Sequence[str], cores: str, profile: str, extr
 
 
 def experiment_of(configfiles: Sequence[str]) -> str:
-    """``experiment`` of layered config files (the folder under results/): the last file that sets it."""
+    """``experiment`` of layered config files (the folder under results/): the last file that sets it.
+
+    The Snakefile's own ``configfile: config/config.yaml`` is the first layer, as Snakemake reads it.
+    """
     experiment = None
-    for configfile in configfiles:
+    for configfile in [str(DEFAULT_CONFIG), *configfiles]:
         with open(configfile, encoding="utf-8") as handle:
             experiment = (yaml.safe_load(handle) or {}).get("experiment", experiment)
-    if experiment is None:
-        raise SystemExit(f"no config file sets experiment: {' '.join(configfiles)}")
     return str(experiment)
 
 
