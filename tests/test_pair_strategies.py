@@ -206,7 +206,19 @@ def test_the_preset_layers_over_every_shipped_config(config_path: Path) -> None:
     update_config(config, yaml.safe_load(PRESET.read_text()))
     resolved = config_from_dict(config)
     assert resolved.pairs.branches == (1, 3, 5) and resolved.pairs.repeat_seeds_for == "all"
-    assert resolved.backbone.blocks == 5 and len(resolved.repeat_seeds) == 1 and resolved.estimator.weights == "equal"
+    assert len(resolved.repeat_seeds) == 1 and resolved.estimator.weights == "equal"
+    config["backbone"]["blocks"] = 4  # every other branch point of this backbone, ending at its last
+    assert config_from_dict(config).pairs.branches == (2, 4)
+
+
+@pytest.mark.parametrize(("blocks", "points"), [(5, (1, 3, 5)), (4, (2, 4)), (1, (1,)), (2, (2,))])
+def test_every_other_branch_point_ends_at_the_all_shared_one(blocks: int, points: tuple[int, ...]) -> None:
+    from treemtl.core.branch_interpolation import trained_branches
+
+    assert trained_branches("every_other", blocks) == points
+    assert trained_branches(None, blocks) == tuple(range(1, blocks + 1))
+    with pytest.raises(TreeMTLError, match="pairs.branches: expected a list of branch points, null or 'every_other'"):
+        trained_branches("odd", blocks)
 
 
 def test_the_preset_trains_three_branch_points_per_pair_and_two_seeds_of_every_model(tmp_path: Path) -> None:

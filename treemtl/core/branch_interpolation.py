@@ -16,6 +16,22 @@ import numpy as np
 from treemtl.errors import TreeMTLError
 
 
+#: ``pairs.branches`` value for every other branch point ending at B (B, B-2, ... >= 1): half the
+#: pairs' runs on any backbone, with B and, for odd B, branch 1 trained.
+EVERY_OTHER = "every_other"
+
+
+def trained_branches(spec: Sequence[int] | str | None, num_blocks: int, where: str = "pairs.branches") -> tuple[int, ...]:
+    """The branch points a ``pairs.branches`` value trains: all (None), every other, or those listed."""
+    if spec is None:
+        return tuple(range(1, num_blocks + 1))
+    if isinstance(spec, str):
+        if spec != EVERY_OTHER:
+            raise TreeMTLError(f"{where}: expected a list of branch points, null or {EVERY_OTHER!r}, got {spec!r}")
+        return tuple(sorted(range(num_blocks, 0, -2)))
+    return check_branches(spec, num_blocks, where)
+
+
 def check_branches(branches: Sequence[int], num_blocks: int, where: str = "branches") -> tuple[int, ...]:
     """The trained branch points, sorted: distinct, in 1..B, including B."""
     points = tuple(sorted(int(k) for k in branches))

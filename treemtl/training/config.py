@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import jsonschema
 import yaml
 
+from treemtl.core.branch_interpolation import trained_branches
 from treemtl.errors import TreeMTLError
 from treemtl.plugin import is_spec
 from treemtl.training import registry
@@ -273,6 +274,8 @@ def config_from_dict(data: Mapping[str, Any], source: str = "config") -> Experim
     amp = values["train"]["amp"]
     if isinstance(amp, bool):  # YAML 1.1 reads a bare `off` as false and `on` as true
         values["train"]["amp"] = "auto" if amp else "off"
+    if isinstance(values["pairs"]["branches"], str):  # every_other: the points of this backbone
+        values["pairs"]["branches"] = list(trained_branches(values["pairs"]["branches"], values["backbone"]["blocks"]))
     entries = _task_entries(values["tasks"], source)
     values["tasks"] = [entry.name for entry in entries]
     values["task_entries"] = [dataclasses.asdict(entry) for entry in entries]

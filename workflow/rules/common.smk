@@ -19,6 +19,7 @@ from itertools import combinations
 from snakemake.exceptions import WorkflowError
 
 from treemtl.core.best_layouts import uses_search
+from treemtl.core.branch_interpolation import trained_branches
 from treemtl.core.layout import Layout, layout_from_id
 from treemtl.core.weighting import parse_weighting
 from treemtl.results_tree import ResultsTree, budget_label, learn_to_branch_name, pair_name
@@ -94,7 +95,7 @@ SEARCH = uses_search(len(TASKS), NUM_BLOCKS, config["recommend"]["search_above"]
 #: repeat the pairs too, and the iterations of a fine-tune or short run.
 PAIRS_STRATEGY = config["pairs"]["strategy"]
 TABLE_TREE = TREE.short_runs if PAIRS_STRATEGY == "short" else TREE
-TABLE_BRANCHES = sorted(config["pairs"]["branches"] or BRANCHES)
+TABLE_BRANCHES = list(trained_branches(config["pairs"]["branches"], NUM_BLOCKS))
 REPEAT_PAIRS = config["pairs"]["repeat_seeds_for"] == "all"
 PAIR_ITERS = max(1, round(config["pairs"]["fraction"] * config["train"]["iters"]))
 #: ``estimator.weights`` in the form of the ``--weighting`` flag (svde, equal or task=priority,...).
