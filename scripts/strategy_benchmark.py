@@ -96,6 +96,13 @@ def experiment_name(set_id: int, strategy: str) -> str:
     return f"strategies_set{set_id}_{slug}"
 
 
+def results_of(workdir: Path, run: Run) -> Any:
+    """The :class:`~treemtl.results_tree.ResultsTree` of ``run``'s experiment under ``workdir``."""
+    from treemtl.results_tree import ResultsTree
+
+    return ResultsTree(workdir / ResultsTree.of_experiment(run.experiment).root)
+
+
 def make_run(workdir: Path, set_id: int, strategy: str, scale: str) -> Run:
     """The config of ``strategy`` on set ``set_id``; the base also trains the oracle."""
     from treemtl.results_tree import ResultsTree
@@ -157,11 +164,10 @@ def oracle_of(workdir: Path, run: Run) -> tuple[dict[int, float], float | None, 
     """Real Δt per oracle layout (mean over its seeds), the two seeds' Pearson r, and the config."""
     from treemtl.cli.oracle import read_sample, real_results
     from treemtl.evaluation.oracle import real_deltas
-    from treemtl.results_tree import ResultsTree
     from treemtl.training.config import load_config
 
     config = load_config(run.configfile)
-    tree = ResultsTree(workdir / ResultsTree.of_experiment(run.experiment).root)
+    tree = results_of(workdir, run)
     per_seed, _ = real_results(config, tree.root, read_sample(tree.oracle_sample), allow_missing=False)
     first, second = config.oracle.seeds[:2]
     ids = sorted(i for i in per_seed if first in per_seed[i] and second in per_seed[i])
@@ -187,9 +193,8 @@ class Scoring:
 def scoring_of(workdir: Path, base: Run, real: Mapping[int, float], config: Any, top_k: int) -> Scoring:
     from treemtl.core.cost import BlockProfile, layout_costs, parse_budget
     from treemtl.core.layout import layout_space
-    from treemtl.results_tree import ResultsTree
 
-    base_tree = ResultsTree(workdir / ResultsTree.of_experiment(base.experiment).root)
+    base_tree = results_of(workdir, base)
     tasks, blocks = tuple(config.tasks), config.backbone.blocks
     space = layout_space(len(tasks), blocks)
     profile = BlockProfile.for_blocks(str(base_tree.blocks_json), blocks)
@@ -221,9 +226,8 @@ def score(table: Any, scoring: Scoring) -> dict[str, dict[str, float]]:
 def evaluate(workdir: Path, run: Run, scoring: Scoring) -> list[dict[str, Any]]:
     """One row per weighting: γ and regret of ``run``'s table against its set's oracle."""
     from treemtl.core.estimator import load_two_task_table
-    from treemtl.results_tree import ResultsTree
 
-    tree = ResultsTree(workdir / ResultsTree.of_experiment(run.experiment).root)
+    tree = results_of(workdir, run)
     table = load_two_task_table(tree.two_task_table, scoring.tasks, scoring.blocks)
     cpu = training_cpu_seconds(tree.root)
     return [{"set": run.set_id, "strategy": run.strategy, "weighting": name, "cpu_s": cpu, **row}
@@ -248,9 +252,9 @@ def resample(workdir: Path, base: Run, config: Any, scoring: Scoring) -> list[di
 
     from treemtl.core.estimator import from_tidy_frame
     from treemtl.evaluation.two_task_table import table_from_runs
-    from treemtl.results_tree import ResultsTree, pair_name
+    from treemtl.results_tree import pair_name
 
-    tree = ResultsTree(workdir / ResultsTree.of_experiment(base.experiment).root)
+    tree = results_of(workdir, base)
     runs: list[int | None] = [None, *config.repeat_seeds]
 
     def cpu(single_runs: Sequence[int | None], pair_runs: Sequence[int | None], points: Sequence[int]) -> float:
@@ -292,9 +296,14 @@ def summarise_resampling(rows: pd.DataFrame, base_cpu: float) -> pd.DataFrame:
     return pd.DataFrame(out).sort_values(["weighting", "% of base"], kind="stable")
 
 
+def base_cpu_seconds(rows: pd.DataFrame) -> float:
+    """The base's table training CPU-seconds, mean over sets: what "% of base" divides by."""
+    return float(rows[rows["strategy"] == BASE].groupby("set")["cpu_s"].first().mean())
+
+
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean and range over sets per strategy and weighting; compute in % of the base."""
-    base_cpu = rows[rows["strategy"] == BASE].groupby("set")["cpu_s"].first().mean()
+    base_cpu = base_cpu_seconds(rows)
     out = []
     for (strategy, weighting), group in rows.groupby(["strategy", "weighting"], sort=False):
         entry: dict[str, Any] = {"strategy": strategy, "weighting": weighting, "sets": len(group),
@@ -355,8 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pd.DataFrame(reliability).to_csv(args.out / "oracle_reliability.csv", index=False)
     resampled_frame = pd.DataFrame(resampled)
     resampled_frame.to_csv(args.out / "resampled_draws.csv", index=False)
-    base_cpu = frame[frame["strategy"] == BASE].groupby("set")["cpu_s"].first().mean()
-    resampling = summarise_resampling(resampled_frame, base_cpu)
+    resampling = summarise_resampling(resampled_frame, base_cpu_seconds(frame))
     resampling.to_csv(args.out / "resampled.csv", index=False)
     note = "smoke-test size: the figures below only prove the pipeline runs" if args.scale == "smoke" else "full size"
     text = (f"# Two-task table strategies x weightings ({note}; sets {', '.join(map(str, args.sets))})\n\n"

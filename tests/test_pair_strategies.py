@@ -209,6 +209,9 @@ def test_the_preset_layers_over_every_shipped_config(config_path: Path) -> None:
     assert len(resolved.repeat_seeds) == 1 and resolved.estimator.weights == "equal"
     config["backbone"]["blocks"] = 4  # every other branch point of this backbone, ending at its last
     assert config_from_dict(config).pairs.branches == (2, 4)
+    config["pairs"]["branches"] = [1, 3]  # a list must end at the backbone's last block
+    with pytest.raises(TreeMTLError, match=r"config: pairs.branches: expected distinct branch points in 1\.\.4 including 4"):
+        config_from_dict(config)
 
 
 @pytest.mark.parametrize(("blocks", "points"), [(5, (1, 3, 5)), (4, (2, 4)), (1, (1,)), (2, (2,))])

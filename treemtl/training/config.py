@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import jsonschema
 import yaml
 
-from treemtl.core.branch_interpolation import trained_branches
+from treemtl.core.branch_interpolation import check_branches, trained_branches
 from treemtl.errors import TreeMTLError
 from treemtl.plugin import is_spec
 from treemtl.training import registry
@@ -511,12 +511,11 @@ def _check(config: ExperimentConfig, source: str) -> None:
             parse_weighting(config.estimator.weights, "priorities").normalised(config.tasks)
         except TreeMTLError as error:
             raise fail("estimator.weights", str(error)) from None
-    if config.pairs.branches is not None and config.backbone.blocks not in config.pairs.branches:
-        raise fail("pairs.branches", f"expected branch points in 1..{config.backbone.blocks} including "
-                                     f"{config.backbone.blocks} (all shared), got {list(config.pairs.branches)}")
-    if config.pairs.branches is not None and max(config.pairs.branches) > config.backbone.blocks:
-        raise fail("pairs.branches", f"expected branch points in 1..{config.backbone.blocks}, "
-                                     f"got {list(config.pairs.branches)}")
+    if config.pairs.branches is not None:
+        try:
+            check_branches(config.pairs.branches, config.backbone.blocks, "pairs.branches")
+        except TreeMTLError as error:
+            raise TreeMTLError(f"{source}: {error}") from None
     labels: dict[str, float] = {}
     for budget in config.recommend.budgets:
         label = f"{budget:g}"  # the workflow's name of the budget (recommend/<label>.csv)
